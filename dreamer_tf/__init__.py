@@ -1,0 +1,46 @@
+"""dreamer_tf: Dreamer (Hafner et al., ICLR 2020) in TensorFlow and Keras 3.
+
+Public symbols are imported lazily, so that importing ``dreamer_tf`` (or its
+TensorFlow-free ``dreamer_tf.envs`` workers) never pulls TensorFlow in:
+MuJoCo's EGL renderer crashes in any process that has imported TensorFlow.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_PUBLIC_SYMBOLS = {
+    "DreamerConfig": "dreamer_tf.config",
+    "ConvEncoder": "dreamer_tf.layers",
+    "MLPEncoder": "dreamer_tf.layers",
+    "ConvDecoder": "dreamer_tf.layers",
+    "DenseHead": "dreamer_tf.layers",
+    "ValueHead": "dreamer_tf.layers",
+    "RewardHead": "dreamer_tf.layers",
+    "ContinueHead": "dreamer_tf.layers",
+    "RSSMCell": "dreamer_tf.layers",
+    "TanhNormalActor": "dreamer_tf.layers",
+    "OneHotActor": "dreamer_tf.layers",
+    "SampleDist": "dreamer_tf.distributions",
+    "OneHotDist": "dreamer_tf.distributions",
+    "ClippedTanh": "dreamer_tf.distributions",
+    "lambda_return": "dreamer_tf.returns",
+    "nstep_return": "dreamer_tf.returns",
+    "reward_sum_return": "dreamer_tf.returns",
+    "WorldModel": "dreamer_tf.world_model",
+    "ActorCritic": "dreamer_tf.actor_critic",
+    "Dreamer": "dreamer_tf.agent",
+}
+
+__all__ = sorted(_PUBLIC_SYMBOLS)
+
+
+def __getattr__(name):
+    module_name = _PUBLIC_SYMBOLS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'dreamer_tf' has no attribute {name!r}")
+    return getattr(importlib.import_module(module_name), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

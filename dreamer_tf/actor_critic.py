@@ -1,0 +1,136 @@
+"""Behaviour learning in imagination: rollouts, value targets, actor and value losses."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from dreamer_tf.config import DreamerConfig
+from dreamer_tf.layers import OneHotActor, TanhNormalActor, ValueHead
+from dreamer_tf.returns import lambda_return, nstep_return, reward_sum_return
+from dreamer_tf.world_model import WorldModel
+
+
+class ActorCritic(keras.layers.Layer):
+    """The actor and the value model, trained on imagined trajectories.
+
+    From every posterior state of a batch, the world model is rolled out for
+    ``horizon`` steps with actions from the actor. The actor maximises the
+    value estimate (the paper's Eq. 7) by backpropagating through the learned
+    dynamics; the value model regresses the same estimate (Eq. 8).
+
+    Args:
+        config: The hyperparameters.
+        action_size: Size of the action vector (or number of discrete actions).
+        discrete: One-hot actor for discrete actions, else tanh-Normal.
+        **kwargs: Passed to :class:`keras.layers.Layer`.
+    """
+
+    def __init__(
+        self, config: DreamerConfig, action_size: int, discrete: bool, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.config = config
+        act = config.dense_activation
+        if discrete:
+            self.actor = OneHotActor(action_size, config.actor_layers, config.num_units, act)
+        else:
+            self.actor = TanhNormalActor(
+                action_size,
+                config.actor_layers,
+                config.num_units,
+                act,
+                init_std=config.actor_init_std,
+                min_std=config.actor_min_std,
+                mean_scale=config.actor_mean_scale,
+            )
+        self.value = ValueHead(
+            num_layers=config.value_layers, units=config.num_units, activation=act
+        )
+
+    def imagine(self, world_model: WorldModel, start: dict[str, tf.Tensor]):
+        """Rolls the prior forward ``horizon`` steps from every start state.
+
+        Args:
+            world_model: Provides the RSSM.
+            start: Posterior states ``[batch, time, size]``; gradients are
+                stopped at them.
+
+        Returns:
+            Imagined states ``[horizon, batch * time, size]`` (the start state
+            is not part of the trajectory).
+        """
+        if self.config.pcont:
+            start = {key: value[:, :-1] for key, value in start.items()}
+        start = {
+            key: tf.stop_gradient(tf.reshape(value, [-1, value.shape[-1]]))
+            for key, value in start.items()
+        }
+        rssm = world_model.rssm
+
+        def step(state, _):
+            features = tf.stop_gradient(rssm.features(state))
+            action = self.actor(features).sample()
+            return rssm.prior_step(state, action)
+
+        return tf.scan(step, tf.range(self.config.horizon), start)
+
+    def value_targets(
+        self, world_model: WorldModel, features: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Value estimates of imagined features and their weights.
+
+        Args:
+            world_model: Provides the reward and continuation heads.
+            features: Imagined features ``[horizon, batch, feature_dim]``.
+
+        Returns:
+            ``(returns, weights)``, both ``[horizon - 1, batch]``; the weights
+            ``cumprod([1, p_0, ..., p_{H-3}])`` carry no gradient.
+        """
+        config = self.config
+        reward = world_model.reward_head(features).mode()
+        if world_model.continue_head is not None:
+            pcont = world_model.continue_head(features).mean()
+        else:
+            pcont = config.discount * tf.ones_like(reward)
+        if config.value_estimator == "reward_sum":
+            returns = reward_sum_return(reward[:-1], pcont[:-1])
+        else:
+            value = self.value(features).mode()
+            if config.value_estimator == "nstep":
+                returns = nstep_return(
+                    reward[:-1], value[:-1], pcont[:-1], value[-1], config.nstep
+                )
+            else:
+                returns = lambda_return(
+                    reward[:-1], value[:-1], pcont[:-1], value[-1], config.lambda_
+                )
+        weights = tf.math.cumprod(tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0)
+        return returns, tf.stop_gradient(weights)
+
+    @staticmethod
+    def actor_loss(returns: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        """``-mean(weights * returns)``: maximise the imagined value estimate."""
+        return -tf.reduce_mean(weights * returns)
+
+    def value_loss(
+        self, features: tf.Tensor, returns: tf.Tensor, weights: tf.Tensor
+    ) -> tf.Tensor:
+        """``-mean(weights * log p(stop_gradient(returns)))`` of the value model.
+
+        Args:
+            features: Imagined features ``[horizon, batch, feature_dim]``.
+            returns: Value targets ``[horizon - 1, batch]``.
+            weights: Their weights, same shape.
+
+        Returns:
+            The scalar loss.
+        """
+        prediction = self.value(tf.stop_gradient(features)[:-1])
+        log_prob = prediction.log_prob(tf.stop_gradient(returns))
+        return -tf.reduce_mean(weights * log_prob)
+
+    def policy(self, features: tf.Tensor):
+        """The action distribution at ``features``."""
+        return self.actor(features)

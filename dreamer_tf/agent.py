@@ -1,0 +1,328 @@
+"""The Dreamer agent: acting with the actor, learning world model and behaviours."""
+
+from __future__ import annotations
+
+import contextlib
+
+import gymnasium as gym
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from dreamer_tf.actor_critic import ActorCritic
+from dreamer_tf.config import DreamerConfig
+from dreamer_tf.world_model import NON_OBSERVATION_KEYS, WorldModel
+
+tfd = tfp.distributions
+
+PolicyState = tuple[dict[str, tf.Tensor], tf.Tensor]
+
+
+def is_one_hot_space(space: gym.Space) -> bool:
+    """Whether ``space`` is our one-hot action space: a ``Box`` in ``[0, 1]``.
+
+    Continuous action spaces of dreamer_tf environments are normalised to
+    ``[-1, 1]``, so a ``Box`` with all lows 0 and all highs 1 means one-hot.
+    """
+    return (
+        isinstance(space, gym.spaces.Box)
+        and bool(np.all(space.low == 0))
+        and bool(np.all(space.high == 1))
+    )
+
+
+def model_vector_keys(observation_space: gym.spaces.Dict) -> tuple[str, ...]:
+    """Names of the float vector observations, sorted (the proprio inputs)."""
+    return tuple(
+        sorted(
+            key
+            for key, space in observation_space.spaces.items()
+            if key != "image"
+            and key not in NON_OBSERVATION_KEYS
+            and np.issubdtype(space.dtype, np.floating)
+        )
+    )
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+class Dreamer(tf.Module):
+    """Dreamer: a world model, an actor and a value model, and their optimizers.
+
+    ``policy`` and ``train`` are ``tf.function``s (XLA-compiled when
+    ``config.jit_compile``). Under a ``tf.distribute`` strategy, construct the
+    agent with it; ``train`` then expects per-replica batches from
+    :meth:`distribute_dataset` and divides each loss by the replica count.
+
+    Args:
+        config: The hyperparameters.
+        observation_space: The single environment's ``Dict`` observation
+            space: ``image`` (uint8 HxWxC) and/or float vector keys.
+        action_space: ``Box(-1, 1, (n,))`` for continuous actions or ``Box(0,
+            1, (n,))`` for one-hot discrete actions.
+        strategy: A ``tf.distribute.Strategy``; the default strategy if
+            ``None``.
+
+    Raises:
+        ValueError: If the spaces do not fit the config.
+    """
+
+    def __init__(
+        self,
+        config: DreamerConfig,
+        observation_space: gym.spaces.Dict,
+        action_space: gym.spaces.Box,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
+        super().__init__(name="dreamer")
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.action_size = int(np.prod(action_space.shape))
+        self.discrete = _resolve_discrete(config, action_space)
+        self.vector_keys = model_vector_keys(observation_space)
+        _check_observation_space(config, observation_space, self.vector_keys)
+        image_space = observation_space.spaces.get("image")
+        with self.strategy.scope(), _dtype_policy(_POLICIES[config.precision]):
+            self.world_model = WorldModel(
+                config,
+                self.vector_keys,
+                sum(int(np.prod(observation_space[key].shape)) for key in self.vector_keys),
+                image_space.shape if image_space is not None else (64, 64, 3),
+            )
+            self.actor_critic = ActorCritic(config, self.action_size, self.discrete)
+            self.frames = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")
+            self._build_variables(observation_space)
+            self.model_optimizer = self._optimizer(config.model_lr, self.model_variables)
+            self.actor_optimizer = self._optimizer(config.actor_lr, self.actor_variables)
+            self.value_optimizer = self._optimizer(config.value_lr, self.value_variables)
+        compile_option = dict(jit_compile=config.jit_compile)
+        self._policy_function = tf.function(self._policy, **compile_option)
+        self._train_function = tf.function(self._train_step, **compile_option)
+
+    @property
+    def model_variables(self) -> list[tf.Variable]:
+        """Trainable variables of the world model."""
+        return self.world_model.trainable_variables
+
+    @property
+    def actor_variables(self) -> list[tf.Variable]:
+        """Trainable variables of the actor."""
+        return self.actor_critic.actor.trainable_variables
+
+    @property
+    def value_variables(self) -> list[tf.Variable]:
+        """Trainable variables of the value model."""
+        return self.actor_critic.value.trainable_variables
+
+    def _optimizer(self, learning_rate: float, variables) -> keras.optimizers.Adam:
+        optimizer = keras.optimizers.Adam(learning_rate, epsilon=self.config.adam_epsilon)
+        # Keras 3 optimizers fail in a custom loop under MirroredStrategy unless
+        # built on their variables inside the strategy's scope.
+        optimizer.build(variables)
+        return optimizer
+
+    def _build_variables(self, observation_space: gym.spaces.Dict) -> None:
+        dummy = {
+            key: tf.zeros((1, 2, *space.shape), space.dtype)
+            for key, space in observation_space.spaces.items()
+        }
+        dummy["action"] = tf.zeros((1, 2, self.action_size))
+        dummy["reward"] = tf.zeros((1, 2))
+        dummy["discount"] = tf.ones((1, 2))
+        _, posterior, _ = self.world_model.loss(dummy)
+        features = self.world_model.rssm.features(posterior)
+        self.actor_critic.actor(features).sample()
+        self.actor_critic.value(features)
+
+    def initial_state(self, batch_size: int) -> PolicyState:
+        """The policy state at the start of episodes: zero latent, zero action."""
+        return (
+            self.world_model.rssm.initial_state(batch_size),
+            tf.zeros((batch_size, self.action_size)),
+        )
+
+    def policy(
+        self, observation: dict, state: PolicyState | None, training: bool
+    ) -> tuple[tf.Tensor, PolicyState]:
+        """Chooses actions for a batch of environments.
+
+        Args:
+            observation: Dict of arrays with a leading ``[num_envs]`` dim; an
+                optional bool ``is_first`` resets those environments' state.
+            state: The previous policy state, or ``None`` at the start.
+            training: Sample and add exploration noise (the amount decays
+                with :attr:`frames`) if True; else the mode plus ``eval_noise``.
+
+        Returns:
+            ``(action [num_envs, action_size], next state)``.
+        """
+        observation = {
+            key: tf.convert_to_tensor(value)
+            for key, value in observation.items()
+            if key not in NON_OBSERVATION_KEYS
+        }
+        if state is None:
+            batch_size = next(iter(observation.values())).shape[0]
+            state = self.initial_state(batch_size)
+        return self._policy_function(observation, state, tf.constant(training))
+
+    def _policy(self, observation, state, training):
+        latent, previous_action = state
+        if "is_first" in observation:
+            keep = 1.0 - tf.cast(observation["is_first"], tf.float32)[:, None]
+            latent = tf.nest.map_structure(lambda value: value * keep, latent)
+            previous_action = previous_action * keep
+        embed = self.world_model.embed(observation)
+        latent, _ = self.world_model.rssm.posterior_step(latent, previous_action, embed)
+        distribution = self.actor_critic.policy(self.world_model.rssm.features(latent))
+        sample_in_training = self.config.train_action == "sample"
+        action = tf.cond(
+            tf.logical_and(training, sample_in_training),
+            distribution.sample,
+            distribution.mode,
+        )
+        action = self._explore(action, training)
+        return action, (latent, action)
+
+    def exploration_amount(self, training) -> tf.Tensor:
+        """The current exploration amount (decayed by frames when training)."""
+        config = self.config
+        amount = tf.constant(config.expl_amount, tf.float32)
+        if config.expl_decay:
+            halvings = tf.cast(self.frames, tf.float32) / config.expl_decay
+            amount = amount * 0.5**halvings
+        amount = tf.maximum(amount, config.expl_min)
+        return tf.where(training, amount, config.eval_noise)
+
+    def _explore(self, action: tf.Tensor, training) -> tf.Tensor:
+        amount = self.exploration_amount(training)
+        kind = self.config.exploration
+        if kind == "none":
+            return action
+        if kind == "completely_random":
+            if self.discrete:
+                return self._random_one_hot(tf.shape(action)[0])
+            return tf.random.uniform(tf.shape(action), -1.0, 1.0)
+        if kind == "additive_gaussian" and not self.discrete:
+            noisy = tfd.Normal(action, tf.maximum(amount, 1e-8)).sample()
+            return tf.clip_by_value(tf.where(amount > 0, noisy, action), -1.0, 1.0)
+        # epsilon_greedy (and gaussian noise on discrete actions, which has no
+        # meaning, falls back to it): a random one-hot action with prob amount.
+        random_action = self._random_one_hot(tf.shape(action)[0])
+        if not self.discrete:
+            random_action = tf.random.uniform(tf.shape(action), -1.0, 1.0)
+        use_random = tf.random.uniform(tf.shape(action)[:1]) < amount
+        return tf.where(use_random[:, None], random_action, action)
+
+    def _random_one_hot(self, batch_size) -> tf.Tensor:
+        indices = tf.random.uniform([batch_size], 0, self.action_size, tf.int32)
+        return tf.one_hot(indices, self.action_size)
+
+    def distribute_dataset(self, dataset: tf.data.Dataset):
+        """Splits each global batch of ``dataset`` across the strategy's replicas."""
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def train(self, batch) -> dict[str, tf.Tensor]:
+        """One update of world model, actor and value model.
+
+        Args:
+            batch: Dict of ``[batch, length, ...]`` sequences (observations,
+                ``action``, ``reward``, ``discount``); per-replica values from
+                :meth:`distribute_dataset` under a multi-replica strategy.
+
+        Returns:
+            Scalar metrics: every loss, the three gradient norms, prior and
+            posterior entropy, the KL and the action entropy (replica means).
+        """
+        per_replica = self.strategy.run(self._train_function, args=(batch,))
+        return {
+            key: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+            for key, value in per_replica.items()
+        }
+
+    def _train_step(self, data) -> dict[str, tf.Tensor]:
+        world_model, actor_critic = self.world_model, self.actor_critic
+        with tf.GradientTape() as model_tape:
+            model_loss, posterior, metrics = world_model.loss(data)
+        with tf.GradientTape() as actor_tape:
+            imagined = actor_critic.imagine(world_model, posterior)
+            features = world_model.rssm.features(imagined)
+            returns, weights = actor_critic.value_targets(world_model, features)
+            actor_loss = actor_critic.actor_loss(returns, weights)
+        with tf.GradientTape() as value_tape:
+            value_loss = actor_critic.value_loss(features, returns, weights)
+        metrics["model_grad_norm"] = self._apply_gradients(
+            self.model_optimizer, model_tape, model_loss, self.model_variables
+        )
+        metrics["actor_grad_norm"] = self._apply_gradients(
+            self.actor_optimizer, actor_tape, actor_loss, self.actor_variables
+        )
+        metrics["value_grad_norm"] = self._apply_gradients(
+            self.value_optimizer, value_tape, value_loss, self.value_variables
+        )
+        metrics.update(
+            actor_loss=actor_loss,
+            value_loss=value_loss,
+            imagined_return=tf.reduce_mean(returns),
+            action_entropy=tf.reduce_mean(
+                actor_critic.policy(tf.stop_gradient(features[0])).entropy()
+            ),
+        )
+        return metrics
+
+    def _apply_gradients(self, optimizer, tape, loss, variables) -> tf.Tensor:
+        """Clips the gradient of the global-batch loss and applies it.
+
+        Each replica's loss is divided by the replica count, so the replicas'
+        gradients sum to that of the global batch; clipping that sum keeps
+        updates identical to one device's.
+        """
+        gradients = tape.gradient(loss, variables)
+        replicas = self.strategy.num_replicas_in_sync
+        if replicas > 1:
+            context = tf.distribute.get_replica_context()
+            gradients = [gradient / replicas for gradient in gradients]
+            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+        gradients, norm = tf.clip_by_global_norm(gradients, self.config.grad_clip)
+        if replicas > 1:
+            # Keras sums gradients over replicas once more when applying them.
+            gradients = [gradient / replicas for gradient in gradients]
+        optimizer.apply(gradients, variables)
+        return norm
+
+
+_POLICIES = {32: "float32", 16: "mixed_bfloat16"}
+
+
+def _resolve_discrete(config: DreamerConfig, action_space: gym.Space) -> bool:
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        raise ValueError(
+            f"Dreamer needs a 1-d Box action space (continuous in [-1, 1] or "
+            f"one-hot in [0, 1]); got {action_space}. Wrap discrete envs with "
+            "dreamer_tf.envs' one-hot wrapper."
+        )
+    if config.actor_dist == "auto":
+        return is_one_hot_space(action_space)
+    return config.actor_dist == "onehot"
+
+
+def _check_observation_space(config, observation_space, vector_keys) -> None:
+    if config.observation == "pixels" and "image" not in observation_space.spaces:
+        raise ValueError(
+            "observation='pixels' needs an 'image' key in the observation space; "
+            f"it has {sorted(observation_space.spaces)}."
+        )
+    if config.observation == "proprio" and not vector_keys:
+        raise ValueError(
+            "observation='proprio' needs float vector keys in the observation "
+            f"space; it has {sorted(observation_space.spaces)}."
+        )

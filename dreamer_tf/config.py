@@ -1,0 +1,190 @@
+"""Every hyperparameter of Dreamer in one frozen, validated dataclass.
+
+Defaults are those of the paper (arXiv 1912.01603v3) and its authors' TF2
+release; where the two differ, the default follows the release and the paper's
+variant is a field. Each field carries its help text in ``metadata['help']``, so
+command-line flags and the configuration reference are generated from here and
+nothing is declared twice.
+
+This module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+ACTIVATIONS = ("elu", "relu", "swish", "tanh", "leaky_relu", "gelu")
+ACTOR_DISTS = ("auto", "tanh_normal", "onehot")
+REPRESENTATIONS = ("reconstruction", "contrastive", "reward")
+VALUE_ESTIMATORS = ("lambda", "nstep", "reward_sum")
+EXPLORATIONS = ("additive_gaussian", "completely_random", "epsilon_greedy", "none")
+TRAIN_ACTIONS = ("sample", "mode")
+OBSERVATIONS = ("pixels", "proprio")
+PRECISIONS = (32, 16)
+
+
+def _field(default: Any, help_text: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass(frozen=True)
+class DreamerConfig:
+    """Hyperparameters of the Dreamer agent and its training schedule.
+
+    Steps are counted in environment frames (agent steps times
+    ``action_repeat``). Construction validates every field and raises a
+    ``ValueError`` that names the offending field.
+    """
+
+    # World model.
+    cnn_depth: int = _field(32, "Channel multiplier of the conv encoder/decoder.")
+    cnn_activation: str = _field("relu", "Activation of the conv layers.")
+    dense_activation: str = _field("elu", "Activation of every MLP and the RSSM.")
+    deter_size: int = _field(200, "Size of the deterministic GRU state.")
+    stoch_size: int = _field(30, "Size of the stochastic Gaussian state.")
+    rssm_hidden: int = _field(200, "Hidden units of the RSSM's dense layers.")
+    rssm_min_std: float = _field(0.1, "Minimum std of prior and posterior.")
+    num_units: int = _field(400, "Hidden units of the reward, value, actor MLPs.")
+    reward_layers: int = _field(2, "Hidden layers of the reward head.")
+    pcont: bool = _field(False, "Learn a continuation (discount) head.")
+    pcont_layers: int = _field(3, "Hidden layers of the continuation head.")
+    pcont_scale: float = _field(10.0, "Weight of the continuation log-likelihood.")
+    representation: str = _field(
+        "reconstruction",
+        "Representation objective: reconstruction, contrastive or reward (Fig. 8).",
+    )
+    observation: str = _field(
+        "pixels", "Model inputs: 'pixels' (64x64 image) or 'proprio' (vectors)."
+    )
+    free_nats: float = _field(3.0, "The KL term is not penalised below this.")
+    kl_scale: float = _field(1.0, "Weight of the KL term.")
+    tanh_rewards: bool = _field(False, "Squash reward targets with tanh (Atari).")
+    # Behaviour.
+    horizon: int = _field(15, "Imagination horizon H.")
+    discount: float = _field(0.99, "Discount gamma of imagined returns.")
+    lambda_: float = _field(0.95, "Lambda of the V_lambda return.")
+    value_estimator: str = _field(
+        "lambda", "Value target: lambda (V_lambda), nstep (V_N^k), reward_sum (V_R)."
+    )
+    nstep: int = _field(5, "k of the V_N^k estimator.")
+    value_layers: int = _field(3, "Hidden layers of the value head.")
+    actor_layers: int = _field(4, "Hidden layers of the actor.")
+    actor_dist: str = _field(
+        "auto", "Actor distribution: tanh_normal, onehot, or auto (by action space)."
+    )
+    actor_init_std: float = _field(5.0, "Initial std of the tanh-Normal actor.")
+    actor_min_std: float = _field(1e-4, "Minimum std of the tanh-Normal actor.")
+    actor_mean_scale: float = _field(5.0, "Pre-tanh mean is scale*tanh(mean/scale).")
+    # Optimisation.
+    model_lr: float = _field(6e-4, "Adam learning rate of the world model.")
+    value_lr: float = _field(8e-5, "Adam learning rate of the value head.")
+    actor_lr: float = _field(8e-5, "Adam learning rate of the actor.")
+    adam_epsilon: float = _field(1e-7, "Adam epsilon of all three optimizers.")
+    grad_clip: float = _field(100.0, "Global-norm gradient clipping of each update.")
+    batch_size: int = _field(50, "Sequences per training batch.")
+    batch_length: int = _field(50, "Time steps per training sequence.")
+    precision: int = _field(
+        32, "32: float32; 16: mixed bfloat16 compute, float32 variables."
+    )
+    jit_compile: bool = _field(False, "Compile train and policy steps with XLA.")
+    # Acting.
+    train_action: str = _field(
+        "sample", "Training action before noise: sample (release) or mode (paper)."
+    )
+    exploration: str = _field(
+        "additive_gaussian",
+        "Exploration: additive_gaussian, completely_random, epsilon_greedy, none.",
+    )
+    expl_amount: float = _field(0.3, "Noise std (gaussian) or epsilon.")
+    expl_decay: float = _field(0.0, "Half-life of expl_amount in frames (0: none).")
+    expl_min: float = _field(0.0, "Floor of the decayed expl_amount.")
+    eval_noise: float = _field(0.0, "Exploration amount when evaluating.")
+    # Environment and schedule (frames).
+    action_repeat: int = _field(2, "Frames per agent step.")
+    time_limit: int = _field(1000, "Episode length limit in frames.")
+    envs: int = _field(1, "Parallel training environments (worker processes).")
+    prefill: int = _field(5000, "Frames of random actions before training.")
+    pretrain: int = _field(100, "Updates right after prefill.")
+    train_every: int = _field(1000, "Frames between training phases.")
+    train_steps: int = _field(100, "Updates per training phase.")
+    eval_every: int = _field(10000, "Frames between evaluations.")
+    eval_episodes: int = _field(1, "Episodes per evaluation (mode action).")
+    log_every: int = _field(1000, "Frames between log events.")
+    steps: int = _field(5_000_000, "Total training frames.")
+    replay_capacity: int = _field(0, "Replay capacity in frames (0: unlimited).")
+    seed: int = _field(0, "Seed of networks, sampling, exploration and envs.")
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type in ("int", "float") and value < 0:
+                raise ValueError(f"{field.name} must be >= 0, got {value!r}.")
+        _require_positive(
+            self,
+            "cnn_depth deter_size stoch_size rssm_hidden num_units horizon "
+            "batch_size batch_length action_repeat time_limit envs nstep "
+            "model_lr value_lr actor_lr adam_epsilon grad_clip eval_episodes",
+        )
+        _require_choice(self, "cnn_activation", ACTIVATIONS)
+        _require_choice(self, "dense_activation", ACTIVATIONS)
+        _require_choice(self, "actor_dist", ACTOR_DISTS)
+        _require_choice(self, "representation", REPRESENTATIONS)
+        _require_choice(self, "value_estimator", VALUE_ESTIMATORS)
+        _require_choice(self, "exploration", EXPLORATIONS)
+        _require_choice(self, "train_action", TRAIN_ACTIONS)
+        _require_choice(self, "observation", OBSERVATIONS)
+        _require_choice(self, "precision", PRECISIONS)
+        for name in ("lambda_", "discount"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}.")
+        if self.batch_length < 2:
+            raise ValueError(f"batch_length must be >= 2, got {self.batch_length}.")
+        if self.observation == "proprio" and self.representation == "contrastive":
+            raise ValueError(
+                "representation='contrastive' needs observation='pixels'."
+            )
+
+    def replace(self, **changes: Any) -> DreamerConfig:
+        """Returns a validated copy with some fields changed.
+
+        Args:
+            **changes: Field names and their new values.
+
+        Returns:
+            The new config.
+
+        Raises:
+            ValueError: If a name is not a field or a value is invalid.
+        """
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"Unknown config fields: {', '.join(unknown)}.")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the fields as a plain dict (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DreamerConfig:
+        """Builds a config from a dict such as :meth:`to_dict` returns.
+
+        Raises:
+            ValueError: If a key is not a field or a value is invalid.
+        """
+        return cls().replace(**values)
+
+
+def _require_positive(config: DreamerConfig, names: str) -> None:
+    for name in names.split():
+        value = getattr(config, name)
+        if value <= 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}.")
+
+
+def _require_choice(config: DreamerConfig, name: str, choices: tuple) -> None:
+    value = getattr(config, name)
+    if value not in choices:
+        options = ", ".join(str(choice) for choice in choices)
+        raise ValueError(f"{name} must be one of {options}; got {value!r}.")

@@ -1,0 +1,117 @@
+"""Action distributions of Dreamer's actors, built on TensorFlow Probability."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+tfb = tfp.bijectors
+
+
+class ClippedTanh(tfb.Tanh):
+    """``tanh`` bijector whose inverse clips its input just inside (-1, 1).
+
+    Actions of exactly +-1 (saturated samples, or clipped exploration noise)
+    then have finite pre-images, so their log-probabilities stay finite.
+
+    Args:
+        epsilon: Distance from +-1 that the inverse clips to.
+        validate_args: Passed to :class:`tfp.bijectors.Tanh`.
+        name: Bijector name.
+    """
+
+    def __init__(self, epsilon: float = 1e-6, validate_args=False, name="clipped_tanh"):
+        self._epsilon = epsilon
+        super().__init__(validate_args=validate_args, name=name)
+
+    def _inverse(self, y):
+        bound = 1.0 - tf.cast(self._epsilon, y.dtype)
+        return tf.atanh(tf.clip_by_value(y, -bound, bound))
+
+
+class SampleDist:
+    """Estimates mode, mean and entropy of a distribution from samples.
+
+    The tanh-transformed Gaussian has no closed form for these; the paper's
+    code estimates them from a batch of samples, and so does this wrapper.
+    Other methods and attributes are forwarded to the wrapped distribution.
+
+    Args:
+        distribution: A TFP distribution with ``sample`` and ``log_prob``.
+        num_samples: Samples drawn per estimate.
+    """
+
+    def __init__(self, distribution: tfd.Distribution, num_samples: int = 100):
+        self.distribution = distribution
+        self.num_samples = num_samples
+
+    def __getattr__(self, name):
+        return getattr(self.distribution, name)
+
+    def sample(self, sample_shape=(), seed=None):
+        """Draws reparameterised samples from the wrapped distribution."""
+        return self.distribution.sample(sample_shape, seed=seed)
+
+    def log_prob(self, value):
+        """Log-density of ``value`` under the wrapped distribution."""
+        return self.distribution.log_prob(value)
+
+    def mean(self):
+        """Sample mean over ``num_samples`` draws."""
+        return tf.reduce_mean(self.distribution.sample(self.num_samples), 0)
+
+    def mode(self):
+        """The draw, out of ``num_samples``, with the highest log-probability."""
+        samples = self.distribution.sample(self.num_samples)
+        log_probs = self.distribution.log_prob(samples)
+        best = tf.one_hot(tf.argmax(log_probs, 0), self.num_samples, axis=0)
+        return tf.reduce_sum(samples * tf.cast(best, samples.dtype)[..., None], 0)
+
+    def entropy(self):
+        """Monte-Carlo entropy estimate ``-mean(log p(x))`` over the draws."""
+        samples = self.distribution.sample(self.num_samples)
+        return -tf.reduce_mean(self.distribution.log_prob(samples), 0)
+
+
+def tanh_normal(mean: tf.Tensor, std: tf.Tensor, num_samples: int = 100) -> SampleDist:
+    """A tanh-squashed diagonal Gaussian over an action vector.
+
+    Args:
+        mean: Pre-tanh means, shape ``[..., action_dim]``.
+        std: Pre-tanh standard deviations, same shape.
+        num_samples: Draws used to estimate mode, mean and entropy.
+
+    Returns:
+        ``Independent(Transformed(Normal(mean, std), ClippedTanh), 1)`` wrapped
+        in :class:`SampleDist`.
+    """
+    squashed = tfd.TransformedDistribution(tfd.Normal(mean, std), ClippedTanh())
+    return SampleDist(tfd.Independent(squashed, 1), num_samples)
+
+
+class OneHotDist(tfd.OneHotCategorical):
+    """One-hot categorical whose samples pass gradients straight through.
+
+    ``sample`` returns ``one_hot + probs - stop_gradient(probs)``: one-hot in
+    the forward pass, with the gradient of the probabilities in the backward
+    pass (Bengio et al., 2013), so imagined discrete actions stay
+    differentiable.
+
+    Constructed like :class:`tfp.distributions.OneHotCategorical` (``logits``
+    or ``probs``, and ``dtype``, which should be a float type).
+    """
+
+    def mode(self, **kwargs):
+        """The one-hot vector of the most probable action."""
+        return tf.one_hot(
+            tf.argmax(self.logits_parameter(), -1), self.event_shape_tensor()[-1],
+            dtype=self.dtype,
+        )
+
+    def sample(self, sample_shape=(), seed=None, **kwargs):
+        """A one-hot sample whose gradient is that of the probabilities."""
+        hard = super().sample(sample_shape, seed=seed, **kwargs)
+        probs = tf.cast(self.probs_parameter(), self.dtype)
+        probs = tf.broadcast_to(probs, tf.shape(hard))
+        return hard + probs - tf.stop_gradient(probs)

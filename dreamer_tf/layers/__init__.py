@@ -1,0 +1,20 @@
+"""Dreamer's reusable Keras 3 building blocks (no training logic)."""
+
+from dreamer_tf.layers.actors import OneHotActor, TanhNormalActor
+from dreamer_tf.layers.decoders import ConvDecoder
+from dreamer_tf.layers.encoders import ConvEncoder, MLPEncoder
+from dreamer_tf.layers.heads import ContinueHead, DenseHead, RewardHead, ValueHead
+from dreamer_tf.layers.rssm import RSSMCell
+
+__all__ = [
+    "ContinueHead",
+    "ConvDecoder",
+    "ConvEncoder",
+    "DenseHead",
+    "MLPEncoder",
+    "OneHotActor",
+    "RSSMCell",
+    "RewardHead",
+    "TanhNormalActor",
+    "ValueHead",
+]

@@ -1,0 +1,198 @@
+"""The Recurrent State-Space Model (RSSM) of PlaNet and Dreamer.
+
+A state is a dict ``{mean, std, stoch, deter}`` that ``tf.nest`` maps over:
+``deter`` is the GRU's deterministic path, ``stoch`` a sample of the diagonal
+Gaussian with ``mean`` and ``std``.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from dreamer_tf.layers._shapes import flatten_batch, restore_batch
+
+tfd = tfp.distributions
+
+State = dict[str, tf.Tensor]
+
+
+@keras.saving.register_keras_serializable(package="dreamer_tf")
+class RSSMCell(keras.layers.Layer):
+    """One step of the RSSM: the transition prior and the representation posterior.
+
+    Transition (prior) ``q(s_t | s_{t-1}, a_{t-1})``: ``[stoch, action] ->
+    Dense(hidden) -> GRUCell(deter) -> Dense(hidden) -> Dense(2 * stoch)``.
+    Representation (posterior) ``p(s_t | s_{t-1}, a_{t-1}, o_t)``: the prior's
+    ``deter_t`` with the observation embedding ``-> Dense(hidden) -> Dense(2 *
+    stoch)``. Both use ``std = softplus(raw) + min_std`` and reparameterised
+    samples.
+
+    Args:
+        stoch_size: Size of the stochastic state.
+        deter_size: Size of the deterministic (GRU) state.
+        hidden_size: Width of the dense layers.
+        activation: Activation of the dense layers.
+        min_std: Lower bound of the std.
+        **kwargs: Passed to :class:`keras.layers.Layer`.
+
+    Call args:
+        state: The previous state, each entry ``[..., size]``.
+        action: The action ``a_{t-1}``, ``[..., action_dim]``.
+        embed: The embedding of ``o_t``, or ``None`` for a prior step only.
+
+    Returns:
+        The prior state when ``embed`` is ``None``, else ``(posterior, prior)``.
+    """
+
+    def __init__(
+        self,
+        stoch_size: int = 30,
+        deter_size: int = 200,
+        hidden_size: int = 200,
+        activation: str = "elu",
+        min_std: float = 0.1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.stoch_size = stoch_size
+        self.deter_size = deter_size
+        self.hidden_size = hidden_size
+        self.activation = activation
+        self.min_std = min_std
+        self.prior_input = keras.layers.Dense(hidden_size, activation)
+        self.gru = keras.layers.GRUCell(deter_size)
+        self.prior_hidden = keras.layers.Dense(hidden_size, activation)
+        self.prior_stats = keras.layers.Dense(2 * stoch_size)
+        self.posterior_hidden = keras.layers.Dense(hidden_size, activation)
+        self.posterior_stats = keras.layers.Dense(2 * stoch_size)
+
+    @property
+    def feature_size(self) -> int:
+        """Size of :meth:`features`: ``stoch_size + deter_size``."""
+        return self.stoch_size + self.deter_size
+
+    def initial_state(self, batch_size, dtype=tf.float32) -> State:
+        """The all-zero state of the start of an episode.
+
+        Args:
+            batch_size: Leading dimension (int or scalar tensor).
+            dtype: Dtype of the entries.
+
+        Returns:
+            A state dict with entries ``[batch_size, size]``.
+        """
+        sizes = {
+            "mean": self.stoch_size,
+            "std": self.stoch_size,
+            "stoch": self.stoch_size,
+            "deter": self.deter_size,
+        }
+        return {key: tf.zeros([batch_size, size], dtype) for key, size in sizes.items()}
+
+    @staticmethod
+    def features(state: State) -> tf.Tensor:
+        """The input of every head: ``concat(stoch, deter)``."""
+        return tf.concat([state["stoch"], state["deter"]], -1)
+
+    @staticmethod
+    def distribution(state: State) -> tfd.Distribution:
+        """The diagonal Gaussian ``Normal(mean, std)`` over ``stoch``."""
+        return tfd.Independent(tfd.Normal(state["mean"], state["std"]), 1)
+
+    def _gaussian_state(self, stats_layer, hidden, deter) -> State:
+        mean, raw_std = tf.split(tf.cast(stats_layer(hidden), tf.float32), 2, -1)
+        std = tf.nn.softplus(raw_std) + self.min_std
+        stoch = tfd.Normal(mean, std).sample()
+        return {"mean": mean, "std": std, "stoch": stoch, "deter": deter}
+
+    def prior_step(self, state: State, action: tf.Tensor) -> State:
+        """One transition step ``q(s_t | s_{t-1}, a_{t-1})`` (the "img step")."""
+        inputs = tf.concat([state["stoch"], tf.cast(action, state["stoch"].dtype)], -1)
+        flat_inputs, batch_shape = flatten_batch(inputs, 1)
+        flat_deter, _ = flatten_batch(state["deter"], 1)
+        hidden = self.prior_input(flat_inputs)
+        deter, _ = self.gru(hidden, [flat_deter])
+        deter = tf.cast(deter, tf.float32)
+        prior = self._gaussian_state(self.prior_stats, self.prior_hidden(deter), deter)
+        return tf.nest.map_structure(lambda x: restore_batch(x, batch_shape), prior)
+
+    def posterior_step(
+        self, state: State, action: tf.Tensor, embed: tf.Tensor
+    ) -> tuple[State, State]:
+        """One representation step ``p(s_t | s_{t-1}, a_{t-1}, o_t)`` (the "obs step").
+
+        Returns:
+            ``(posterior, prior)``; both share ``deter``.
+        """
+        prior = self.prior_step(state, action)
+        inputs = tf.concat([prior["deter"], tf.cast(embed, prior["deter"].dtype)], -1)
+        hidden = self.posterior_hidden(inputs)
+        posterior = self._gaussian_state(self.posterior_stats, hidden, prior["deter"])
+        return posterior, prior
+
+    def call(self, state, action, embed=None):
+        if embed is None:
+            return self.prior_step(state, action)
+        return self.posterior_step(state, action, embed)
+
+    def observe(
+        self, embed: tf.Tensor, action: tf.Tensor, state: State | None = None
+    ) -> tuple[State, State]:
+        """Filters a sequence: posterior steps over time.
+
+        Args:
+            embed: Embeddings ``[batch, time, embed_dim]``.
+            action: ``action[:, t]`` is the action that led to observation
+                ``t`` (zeros at the first step of an episode), ``[batch, time,
+                action_dim]``.
+            state: Start state, ``[batch, size]``; zeros when ``None``.
+
+        Returns:
+            ``(posterior, prior)`` state sequences, entries ``[batch, time,
+            size]``.
+        """
+        if state is None:
+            state = self.initial_state(tf.shape(action)[0])
+        sequences = (_swap_batch_time(embed), _swap_batch_time(action))
+
+        def step(carry, inputs):
+            posterior, _ = carry
+            return self.posterior_step(posterior, inputs[1], inputs[0])
+
+        posterior, prior = tf.scan(step, sequences, (state, state))
+        return _batch_major(posterior), _batch_major(prior)
+
+    def imagine(self, action: tf.Tensor, state: State | None = None) -> State:
+        """Predicts open loop: prior steps over a sequence of actions.
+
+        Args:
+            action: Actions ``[batch, time, action_dim]``.
+            state: Start state, ``[batch, size]``; zeros when ``None``.
+
+        Returns:
+            The prior state sequence, entries ``[batch, time, size]``.
+        """
+        if state is None:
+            state = self.initial_state(tf.shape(action)[0])
+        prior = tf.scan(self.prior_step, _swap_batch_time(action), state)
+        return _batch_major(prior)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "stoch_size": self.stoch_size,
+            "deter_size": self.deter_size,
+            "hidden_size": self.hidden_size,
+            "activation": self.activation,
+            "min_std": self.min_std,
+        }
+
+
+def _swap_batch_time(tensor: tf.Tensor) -> tf.Tensor:
+    return tf.transpose(tensor, [1, 0, *range(2, tensor.shape.rank)])
+
+
+def _batch_major(state: State) -> State:
+    return tf.nest.map_structure(_swap_batch_time, state)

@@ -1,0 +1,38 @@
+"""Installs dreamer_tf: Dreamer (Hafner et al., ICLR 2020) in TensorFlow/Keras 3."""
+
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    # TF 2.21 with its own tf-keras: TFP imports tf_keras on first use.
+    # Depend on `tensorflow`, not `tensorflow-cpu`: tf-keras pulls `tensorflow`.
+    "tensorflow>=2.21,<2.22",
+    "tf-keras>=2.21,<2.22",
+    "keras>=3.15,<4",
+    "tensorflow-probability>=0.25,<0.26",
+    # mujoco 4 removed MjModel.flex_vertedge, which dm-control 1.0.50 reads.
+    "dm-control==1.0.50",
+    "mujoco>=3.17,<4",
+    "gymnasium>=1.0,<2",
+    "ale-py>=0.9",
+    "absl-py>=2.0",
+    "numpy>=1.26",
+    "pillow>=10",
+    "matplotlib>=3.8",
+    "tqdm>=4.60",
+]
+
+setup(
+    name="dreamer_tf",
+    version="0.1.0",
+    description="Dreamer: learning behaviors by latent imagination, in TensorFlow/Keras 3.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["dreamer_tf", "dreamer_tf.*"]),
+    package_data={"dreamer_tf": ["data/*.json"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "test": ["pytest>=8", "ruff>=0.5"],
+        "docs": ["sphinx>=7"],
+    },
+)
