@@ -99,19 +99,18 @@ class OneHotDist(tfd.OneHotCategorical):
     differentiable.
 
     Constructed like :class:`tfp.distributions.OneHotCategorical` (``logits``
-    or ``probs``, and ``dtype``, which should be a float type).
+    or ``probs``); ``sample`` and ``mode`` return floats of the logits' dtype
+    whatever ``dtype`` says, since a straight-through sample must be float.
     """
 
     def mode(self, **kwargs):
         """The one-hot vector of the most probable action."""
-        return tf.one_hot(
-            tf.argmax(self.logits_parameter(), -1), self.event_shape_tensor()[-1],
-            dtype=self.dtype,
-        )
+        logits = self.logits_parameter()
+        return tf.one_hot(tf.argmax(logits, -1), tf.shape(logits)[-1], dtype=logits.dtype)
 
     def sample(self, sample_shape=(), seed=None, **kwargs):
         """A one-hot sample whose gradient is that of the probabilities."""
-        hard = super().sample(sample_shape, seed=seed, **kwargs)
-        probs = tf.cast(self.probs_parameter(), self.dtype)
+        probs = self.probs_parameter()
+        hard = tf.cast(super().sample(sample_shape, seed=seed, **kwargs), probs.dtype)
         probs = tf.broadcast_to(probs, tf.shape(hard))
         return hard + probs - tf.stop_gradient(probs)

@@ -23,8 +23,16 @@ def _from_time_major(tensor: tf.Tensor, axis: int) -> tf.Tensor:
     return tf.transpose(tensor, perm)
 
 
-def _as_like(pcont, reward: tf.Tensor) -> tf.Tensor:
-    return tf.ones_like(reward) * tf.cast(pcont, reward.dtype)
+def _time_major_inputs(reward, value, pcont, bootstrap, axis: int):
+    """Converts the estimators' inputs to float32 tensors with time first."""
+    reward = tf.convert_to_tensor(reward, tf.float32)
+    pcont = tf.ones_like(reward) * tf.cast(pcont, tf.float32)
+    return (
+        _to_time_major(reward, axis),
+        _to_time_major(tf.convert_to_tensor(value, tf.float32), axis),
+        _to_time_major(pcont, axis),
+        tf.convert_to_tensor(bootstrap, tf.float32),
+    )
 
 
 def lambda_return(
@@ -54,9 +62,9 @@ def lambda_return(
     Returns:
         The returns ``R_t``, shaped like ``reward``.
     """
-    reward = _to_time_major(reward, axis)
-    value = _to_time_major(value, axis)
-    pcont = _to_time_major(_as_like(pcont, _from_time_major(reward, axis)), axis)
+    reward, value, pcont, bootstrap = _time_major_inputs(
+        reward, value, pcont, bootstrap, axis
+    )
     next_value = tf.concat([value[1:], bootstrap[None]], 0)
     inputs = reward + pcont * next_value * (1 - lambda_)
 
@@ -92,9 +100,9 @@ def nstep_return(
     Returns:
         The returns, shaped like ``reward``.
     """
-    reward = _to_time_major(reward, axis)
-    value = _to_time_major(value, axis)
-    pcont = _to_time_major(_as_like(pcont, _from_time_major(reward, axis)), axis)
+    reward, value, pcont, bootstrap = _time_major_inputs(
+        reward, value, pcont, bootstrap, axis
+    )
     horizon = reward.shape[0]
     values = tf.concat([value, bootstrap[None]], 0)
     returns = []
@@ -120,6 +128,7 @@ def reward_sum_return(reward: tf.Tensor, pcont, axis: int = 0) -> tf.Tensor:
     Returns:
         ``R_t = r_t + p_t * R_{t+1}`` with ``R_T = 0``, shaped like ``reward``.
     """
+    reward = tf.convert_to_tensor(reward, tf.float32)
     zeros = tf.zeros_like(reward)
     bootstrap = tf.zeros_like(tf.gather(reward, 0, axis=axis))
     return lambda_return(reward, zeros, pcont, bootstrap, 1.0, axis)

@@ -117,6 +117,7 @@ class WorldModel(keras.layers.Layer):
             ``(loss, posterior, metrics)``.
         """
         config = self.config
+        data = _as_tensors(data)
         embed = self.embed(data)
         posterior, prior = self.rssm.observe(embed, data["action"])
         features = self.rssm.features(posterior)
@@ -185,6 +186,7 @@ class WorldModel(keras.layers.Layer):
             ``(truth, prediction)``, both float images in ``[0, 1]`` of shape
             ``[batch, time, height, width, channels]``.
         """
+        data = _as_tensors(data)
         embed = self.embed(data)
         posterior, _ = self.rssm.observe(embed[:, :context], data["action"][:, :context])
         observed = self.decoder(self.rssm.features(posterior)).mode()
@@ -194,3 +196,7 @@ class WorldModel(keras.layers.Layer):
         prediction = tf.concat([observed, imagined], 1) + 0.5
         truth = self.observation(data) + 0.5
         return truth, tf.clip_by_value(prediction, 0.0, 1.0)
+
+
+def _as_tensors(data: dict) -> dict[str, tf.Tensor]:
+    return {key: tf.convert_to_tensor(value) for key, value in data.items()}

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from dreamer_tf.distributions import OneHotDist, SampleDist, tanh_normal
-from dreamer_tf.layers._mlp import apply_stack, dense_stack
+from dreamer_tf.layers._mlp import apply_stack, build_stack, dense_stack
 
 
 @keras.saving.register_keras_serializable(package="dreamer_tf")
@@ -61,6 +61,9 @@ class TanhNormalActor(keras.layers.Layer):
         self.num_samples = num_samples
         self.hidden_layers = dense_stack(units, num_layers, activation)
         self.output_layer = keras.layers.Dense(2 * action_size)
+
+    def build(self, input_shape):
+        self.output_layer.build(build_stack(self.hidden_layers, input_shape))
 
     def call(self, features) -> SampleDist:
         outputs = self.output_layer(apply_stack(self.hidden_layers, features))
@@ -117,6 +120,9 @@ class OneHotActor(keras.layers.Layer):
         self.activation = activation
         self.hidden_layers = dense_stack(units, num_layers, activation)
         self.output_layer = keras.layers.Dense(action_size)
+
+    def build(self, input_shape):
+        self.output_layer.build(build_stack(self.hidden_layers, input_shape))
 
     def call(self, features) -> OneHotDist:
         logits = self.output_layer(apply_stack(self.hidden_layers, features))

@@ -67,6 +67,13 @@ class ConvDecoder(keras.layers.Layer):
             )
         ]
 
+    def build(self, input_shape):
+        self.projection.build((None, input_shape[-1]))
+        shape = (None, 1, 1, 32 * self.depth)
+        for convolution in self.transposed_convolutions:
+            convolution.build(shape)
+            shape = convolution.compute_output_shape(shape)
+
     def upsample(self, hidden: tf.Tensor) -> tf.Tensor:
         """Maps ``[batch, 1, 1, 32 * depth]`` to ``[batch, *image_shape]``."""
         for convolution in self.transposed_convolutions:

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dreamer_tf.layers._mlp import apply_stack, dense_stack
+from dreamer_tf.layers._mlp import apply_stack, build_stack, dense_stack
 from dreamer_tf.layers._shapes import flatten_batch, restore_batch
 
 
@@ -51,6 +51,9 @@ class ConvEncoder(keras.layers.Layer):
             for index in range(num_layers)
         ]
 
+    def build(self, input_shape):
+        build_stack(self.convolutions, (None, *input_shape[-3:]))
+
     def call(self, image):
         hidden, batch_shape = flatten_batch(image, 3)
         for convolution in self.convolutions:
@@ -93,6 +96,9 @@ class MLPEncoder(keras.layers.Layer):
         self.num_layers = num_layers
         self.activation = activation
         self.hidden_layers = dense_stack(units, num_layers, activation)
+
+    def build(self, input_shape):
+        build_stack(self.hidden_layers, input_shape)
 
     def call(self, vector):
         return apply_stack(self.hidden_layers, vector)

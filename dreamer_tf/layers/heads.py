@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from dreamer_tf.layers._mlp import apply_stack, dense_stack
+from dreamer_tf.layers._mlp import apply_stack, build_stack, dense_stack
 
 tfd = tfp.distributions
 
@@ -69,6 +69,9 @@ class DenseHead(keras.layers.Layer):
         self.distribution = distribution
         self.hidden_layers = dense_stack(units, num_layers, activation)
         self.output_layer = keras.layers.Dense(int(np.prod(self.event_shape)))
+
+    def build(self, input_shape):
+        self.output_layer.build(build_stack(self.hidden_layers, input_shape))
 
     def call(self, features):
         hidden = apply_stack(self.hidden_layers, features)

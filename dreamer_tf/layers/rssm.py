@@ -132,6 +132,15 @@ class RSSMCell(keras.layers.Layer):
         posterior = self._gaussian_state(self.posterior_stats, hidden, prior["deter"])
         return posterior, prior
 
+    def build(self, state_shape, action_shape, embed_shape=None):
+        self.prior_input.build((None, self.stoch_size + action_shape[-1]))
+        self.gru.build((None, self.hidden_size))
+        self.prior_hidden.build((None, self.deter_size))
+        self.prior_stats.build((None, self.hidden_size))
+        if embed_shape is not None:
+            self.posterior_hidden.build((None, self.deter_size + embed_shape[-1]))
+            self.posterior_stats.build((None, self.hidden_size))
+
     def call(self, state, action, embed=None):
         if embed is None:
             return self.prior_step(state, action)
@@ -153,6 +162,7 @@ class RSSMCell(keras.layers.Layer):
             ``(posterior, prior)`` state sequences, entries ``[batch, time,
             size]``.
         """
+        embed, action = tf.convert_to_tensor(embed), tf.convert_to_tensor(action)
         if state is None:
             state = self.initial_state(tf.shape(action)[0])
         sequences = (_swap_batch_time(embed), _swap_batch_time(action))
@@ -174,6 +184,7 @@ class RSSMCell(keras.layers.Layer):
         Returns:
             The prior state sequence, entries ``[batch, time, size]``.
         """
+        action = tf.convert_to_tensor(action)
         if state is None:
             state = self.initial_state(tf.shape(action)[0])
         prior = tf.scan(self.prior_step, _swap_batch_time(action), state)
