@@ -1,0 +1,575 @@
+"""Episode replay: atomic episode files on disk, a bounded copy in RAM, sampling.
+
+An episode is a dict of numpy arrays with equal leading length ``T + 1``:
+observation keys (``image`` uint8 ``[T+1, H, W, C]``, float32 vectors, bool
+flags), ``action`` float32 ``[T+1, A]`` where ``action[t]`` led to observation
+``t`` (zeros at ``t = 0``), ``reward`` float32 ``[T+1]`` (``reward[0] = 0``) and
+``discount`` float32 ``[T+1]``. ``T`` is the episode's number of steps.
+
+Each episode is stored as ``<UTC time>-<uuid>-<T>.npz`` so that steps can be
+counted from file names alone. This module imports TensorFlow only inside
+:meth:`Replay.dataset`, so environment workers and tools can use it without.
+"""
+
+import contextlib
+import dataclasses
+import logging
+import os
+import pathlib
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_KEYS = ("action", "reward", "discount")
+EPISODE_FILE_PATTERN = re.compile(
+    r"^(?P<time>\d{8}T\d{12})-(?P<uid>[0-9a-f]{32})-(?P<steps>\d+)\.npz$"
+)
+_FLOAT32_KEYS = REQUIRED_KEYS
+
+Episode = dict[str, np.ndarray]
+
+
+def episode_steps(episode: Mapping[str, np.ndarray]) -> int:
+    """Number of steps ``T`` of an episode (its arrays have ``T + 1`` entries).
+
+    Args:
+        episode: An episode dict.
+
+    Returns:
+        ``len(episode["reward"]) - 1``.
+    """
+    return len(episode["reward"]) - 1
+
+
+def steps_from_file_name(path: str | os.PathLike) -> int | None:
+    """Reads an episode's number of steps from its file name.
+
+    Args:
+        path: Path or name of a file.
+
+    Returns:
+        The number of steps, or None if the name is not an episode file name.
+    """
+    match = EPISODE_FILE_PATTERN.match(pathlib.Path(path).name)
+    return int(match["steps"]) if match else None
+
+
+def count_episodes(directory: str | os.PathLike) -> tuple[int, int]:
+    """Counts the episodes and steps in a directory from file names only.
+
+    Args:
+        directory: Directory of episode files; a missing directory counts as
+            empty.
+
+    Returns:
+        ``(episodes, steps)``. Multiply steps by the action repeat for frames.
+    """
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        return 0, 0
+    steps = [steps_from_file_name(path) for path in directory.iterdir()]
+    steps = [count for count in steps if count is not None]
+    return len(steps), sum(steps)
+
+
+def check_episode(episode: Mapping[str, Any], copy: bool = True) -> Episode:
+    """Checks an episode's layout and returns it as a dict of arrays.
+
+    Copying matters: an array that is a view into a larger buffer would keep
+    the whole buffer alive in the replay, and a caller could overwrite an array
+    it reuses.
+
+    Args:
+        episode: Mapping from key to array-like with a shared leading length.
+        copy: Copy every array; without, arrays are only converted if needed.
+
+    Returns:
+        A new dict of C-contiguous arrays (that own their memory if ``copy``);
+        ``action``, ``reward`` and ``discount`` as float32.
+
+    Raises:
+        ValueError: If a required key is missing, lengths differ, or the episode
+            has no step.
+    """
+    missing = [key for key in REQUIRED_KEYS if key not in episode]
+    if missing:
+        raise ValueError(
+            f"Episode lacks required keys {missing}; it has {sorted(episode)}."
+        )
+    checked = {}
+    for key, value in episode.items():
+        dtype = np.float32 if key in _FLOAT32_KEYS else None
+        checked[key] = np.array(value, dtype=dtype, order="C", copy=copy or None)
+    lengths = {key: len(value) if value.ndim else 0 for key, value in checked.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(
+            f"Episode arrays must share their leading length, got {lengths}."
+        )
+    if lengths["reward"] < 2:
+        raise ValueError("An episode needs at least one step (two entries).")
+    return checked
+
+
+def save_episode(
+    directory: str | os.PathLike, episode: Mapping[str, Any]
+) -> pathlib.Path:
+    """Writes an episode atomically as a compressed ``.npz``.
+
+    The data goes to a temporary file in the same directory, is flushed and
+    fsynced, and only then renamed to its final name, so a crash at any moment
+    leaves either the whole episode or no ``.npz`` at all.
+
+    Args:
+        directory: Target directory; created if missing.
+        episode: The episode (see the module doc).
+
+    Returns:
+        Path of the written file, ``<UTC time>-<uuid>-<steps>.npz``.
+
+    Raises:
+        ValueError: See :func:`check_episode`.
+    """
+    return _write_episode(pathlib.Path(directory), check_episode(episode, copy=False))
+
+
+def _write_episode(directory: pathlib.Path, episode: Episode) -> pathlib.Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    now_ns = time.time_ns()
+    seconds, microseconds = divmod(now_ns // 1000, 1_000_000)
+    timestamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds))
+    timestamp += f"{microseconds:06d}"
+    path = directory / f"{timestamp}-{uuid.uuid4().hex}-{episode_steps(episode)}.npz"
+    descriptor, temporary_name = tempfile.mkstemp(
+        dir=directory, prefix=f".{path.stem}.", suffix=".part"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            np.savez_compressed(file, **episode)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary_name)
+        raise
+    _fsync_directory(directory)
+    return path
+
+
+def load_episode(path: str | os.PathLike) -> Episode:
+    """Reads and checks one episode file.
+
+    Args:
+        path: An episode file written by :func:`save_episode`.
+
+    Returns:
+        The episode.
+
+    Raises:
+        ValueError: If the name is not an episode file name, or the content is
+            not an episode whose length matches the name.
+        Exception: Whatever numpy or zipfile raise on truncated or corrupt files
+            (``zipfile.BadZipFile``, ``zlib.error``, ``EOFError``, ``OSError``).
+    """
+    path = pathlib.Path(path)
+    steps = steps_from_file_name(path)
+    if steps is None:
+        raise ValueError(f"{path.name!r} is not an episode file name.")
+    with np.load(path, allow_pickle=False) as archive:
+        # Reading every array checks its CRC, which catches truncated files.
+        episode = {key: archive[key] for key in archive.files}
+    episode = check_episode(episode, copy=False)
+    if episode_steps(episode) != steps:
+        raise ValueError(
+            f"{path.name!r} names {steps} steps but holds {episode_steps(episode)}."
+        )
+    return episode
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryUsage:
+    """RAM held by a replay's episodes.
+
+    Attributes:
+        held_bytes: Bytes of the memory blocks the stored arrays keep alive.
+        raw_bytes: Bytes of the array elements themselves.
+    """
+
+    held_bytes: int
+    raw_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        """``held_bytes / raw_bytes`` (1.0 when empty)."""
+        return self.held_bytes / self.raw_bytes if self.raw_bytes else 1.0
+
+
+class Replay:
+    """Episodes on disk and, up to a capacity, in RAM; samples training windows.
+
+    On construction it loads the episodes already in ``directory``, newest
+    first, up to the capacity, so a restarted run keeps its data. Files that
+    are truncated, corrupt or foreign (including leftovers of interrupted
+    writes) are skipped with one warning each and counted in
+    :attr:`skipped_files`; they never stop training.
+
+    Sampling (the spec's "Replay"): pick an episode uniformly among those with
+    at least ``length`` entries, then a uniform window of ``length``
+    consecutive entries inside it; windows never cross episodes.
+    ``balance_ends`` draws the start uniformly from ``[0, T + 1]`` and clips it
+    to the last valid start, which gives the window ending at the episode's end
+    extra weight (as the authors' ``balance`` option).
+
+    Thread safety: :meth:`add` may be called while a :meth:`dataset` iterator
+    samples in tf.data's thread.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        capacity_frames: int | None = None,
+        *,
+        action_repeat: int = 1,
+        evict_from_disk: bool = False,
+        balance_ends: bool = False,
+        seed: int | None = None,
+    ):
+        """Creates the replay and loads the episodes in ``directory``.
+
+        Args:
+            directory: Where episodes are written and read; created if missing.
+            capacity_frames: Most frames kept in RAM (``steps *
+                action_repeat``); the oldest episodes are evicted first, but the
+                newest one is always kept. None keeps everything.
+            action_repeat: Frames per stored step, to convert the capacity.
+            evict_from_disk: Also delete evicted episodes' files (including
+                those beyond the capacity when loading).
+            balance_ends: Favour windows at episode ends (see the class doc).
+            seed: Seed of the generator used by :meth:`sample` by default.
+
+        Raises:
+            ValueError: If the capacity or action repeat is not positive.
+        """
+        if capacity_frames is not None and capacity_frames < 1:
+            raise ValueError(
+                f"capacity_frames must be positive, got {capacity_frames}."
+            )
+        if action_repeat < 1:
+            raise ValueError(f"action_repeat must be positive, got {action_repeat}.")
+        self.directory = pathlib.Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.capacity_frames = capacity_frames
+        self.action_repeat = action_repeat
+        self.evict_from_disk = evict_from_disk
+        self.balance_ends = balance_ends
+        self.rng = np.random.default_rng(seed)
+        self.skipped_files = 0
+        self._lock = threading.Lock()
+        # Oldest first; dicts keep insertion order.
+        self._episodes: dict[pathlib.Path, Episode] = {}
+        self._num_steps = 0
+        self._signature: dict[str, tuple[np.dtype, tuple[int, ...]]] | None = None
+        self._load_directory()
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of episodes held in RAM."""
+        return len(self._episodes)
+
+    @property
+    def num_steps(self) -> int:
+        """Number of steps of the episodes held in RAM."""
+        return self._num_steps
+
+    def __len__(self) -> int:
+        return len(self._episodes)
+
+    def add(self, episode: Mapping[str, Any]) -> pathlib.Path:
+        """Writes a finished episode to disk and keeps it in RAM.
+
+        Args:
+            episode: The episode (see the module doc). Its arrays are copied.
+
+        Returns:
+            The path of the episode file.
+
+        Raises:
+            ValueError: If the episode is malformed or its keys, dtypes or
+                shapes differ from the episodes already stored.
+        """
+        episode = check_episode(episode)
+        self._check_signature(episode)
+        path = _write_episode(self.directory, episode)
+        with self._lock:
+            self._insert(path, episode)
+            self._evict()
+        return path
+
+    def sample(
+        self, batch_size: int, length: int, rng: np.random.Generator | None = None
+    ) -> Episode:
+        """Samples a batch of windows, each from one episode.
+
+        Args:
+            batch_size: Number of windows.
+            length: Entries per window.
+            rng: Generator to draw with; defaults to :attr:`rng`.
+
+        Returns:
+            Dict of arrays ``[batch_size, length, ...]`` with the stored dtypes.
+
+        Raises:
+            ValueError: If no stored episode has ``length`` entries.
+        """
+        rng = self.rng if rng is None else rng
+        with self._lock:
+            episodes = [
+                episode
+                for episode in self._episodes.values()
+                if len(episode["reward"]) >= length
+            ]
+            signature = self._signature
+        if not episodes:
+            raise ValueError(
+                f"No episode in the replay has {length} entries ({length - 1} steps) "
+                f"yet; it holds {len(self._episodes)} episodes. Collect more or "
+                "sample shorter windows."
+            )
+        batch = {
+            key: np.empty((batch_size, length, *shape), dtype)
+            for key, (dtype, shape) in signature.items()
+        }
+        for row, episode_index in enumerate(rng.integers(0, len(episodes), batch_size)):
+            episode = episodes[episode_index]
+            entries = len(episode["reward"])
+            if self.balance_ends:
+                start = min(int(rng.integers(0, entries + 1)), entries - length)
+            else:
+                start = int(rng.integers(0, entries - length + 1))
+            for key, array in episode.items():
+                batch[key][row] = array[start : start + length]
+        return batch
+
+    def dataset(
+        self, batch_size: int, length: int, seed: int | None = None, prefetch: int = 2
+    ) -> Any:
+        """A ``tf.data.Dataset`` of sampled batches, endlessly.
+
+        Args:
+            batch_size: Windows per batch.
+            length: Entries per window.
+            seed: Seed of this dataset's sampling generator.
+            prefetch: Batches prepared ahead in a background thread.
+
+        Returns:
+            ``tf.data.Dataset`` of dicts of tensors ``[batch_size, length, ...]``
+            with the stored dtypes (images stay uint8).
+
+        Raises:
+            ValueError: If the replay is empty (the element spec is taken from
+                the stored episodes).
+        """
+        import tensorflow as tf
+
+        if self._signature is None:
+            raise ValueError("The replay is empty; add episodes before dataset().")
+        rng = np.random.default_rng(seed)
+
+        def generate_batches() -> Iterator[Episode]:
+            while True:
+                yield self.sample(batch_size, length, rng)
+
+        output_signature = {
+            key: tf.TensorSpec((batch_size, length, *shape), tf.as_dtype(dtype))
+            for key, (dtype, shape) in self._signature.items()
+        }
+        dataset = tf.data.Dataset.from_generator(
+            generate_batches, output_signature=output_signature
+        )
+        return dataset.prefetch(prefetch)
+
+    def memory_usage(self) -> MemoryUsage:
+        """Measures the RAM held by the stored arrays.
+
+        Returns:
+            Held bytes (each underlying memory block counted once) and raw
+            bytes (the arrays' ``nbytes``).
+        """
+        with self._lock:
+            arrays = [
+                array
+                for episode in self._episodes.values()
+                for array in episode.values()
+            ]
+        raw_bytes = sum(array.nbytes for array in arrays)
+        blocks = {}
+        for array in arrays:
+            owner = array
+            while isinstance(owner, np.ndarray) and owner.base is not None:
+                owner = owner.base
+            size = (
+                owner.nbytes
+                if isinstance(owner, np.ndarray)
+                else memoryview(owner).nbytes
+            )
+            blocks[id(owner)] = size
+        return MemoryUsage(held_bytes=sum(blocks.values()), raw_bytes=raw_bytes)
+
+    def _load_directory(self) -> None:
+        loaded = []
+        loaded_steps = 0
+        capacity_reached = False
+        for path in sorted(self.directory.iterdir(), reverse=True):
+            if not path.is_file():
+                continue
+            steps = steps_from_file_name(path)
+            if steps is None:
+                self._skip(
+                    path, "not an episode file (or left by an interrupted write)"
+                )
+                continue
+            capacity_reached = capacity_reached or (
+                bool(loaded) and not self._fits(loaded_steps + steps)
+            )
+            if capacity_reached:
+                if self.evict_from_disk:
+                    path.unlink(missing_ok=True)
+                continue
+            try:
+                episode = load_episode(path)
+                self._check_signature(episode)
+            except Exception as error:  # noqa: BLE001 - any bad file is skipped.
+                self._skip(path, f"{type(error).__name__}: {error}")
+                continue
+            loaded.append((path, episode))
+            loaded_steps += steps
+        for path, episode in reversed(loaded):
+            self._insert(path, episode)
+
+    def _skip(self, path: pathlib.Path, reason: str) -> None:
+        self.skipped_files += 1
+        logger.warning("Replay skips %s: %s", path, reason)
+
+    def _fits(self, steps: int) -> bool:
+        if self.capacity_frames is None:
+            return True
+        return steps * self.action_repeat <= self.capacity_frames
+
+    def _insert(self, path: pathlib.Path, episode: Episode) -> None:
+        self._episodes[path] = episode
+        self._num_steps += episode_steps(episode)
+
+    def _evict(self) -> None:
+        while len(self._episodes) > 1 and not self._fits(self._num_steps):
+            path = next(iter(self._episodes))
+            self._num_steps -= episode_steps(self._episodes.pop(path))
+            if self.evict_from_disk:
+                path.unlink(missing_ok=True)
+
+    def _check_signature(self, episode: Episode) -> None:
+        signature = {
+            key: (value.dtype, value.shape[1:]) for key, value in episode.items()
+        }
+        if self._signature is None:
+            self._signature = signature
+        elif signature != self._signature:
+            raise ValueError(
+                f"Episode keys, dtypes or shapes {signature} differ from the stored "
+                f"episodes' {self._signature}."
+            )
+
+
+class EpisodeBuilder:
+    """Assembles episodes from the batched stream of a vector environment.
+
+    Feed it every batch of observations as it comes (from ``reset`` and from
+    each ``step``), together with the actions that led to them. A row with
+    ``is_first`` starts an episode (its action is replaced by zeros, reward 0,
+    discount 1); a row with ``is_last`` completes one, which is returned. Rows
+    of an environment that has not started an episode are ignored.
+    """
+
+    def __init__(self, num_envs: int):
+        """Initialises empty episodes.
+
+        Args:
+            num_envs: Number of environments in the batch.
+        """
+        self._transitions: list[list[dict[str, np.ndarray]] | None] = [None] * num_envs
+
+    def add(
+        self,
+        observation: Mapping[str, np.ndarray],
+        action: np.ndarray,
+        reward: np.ndarray | None,
+        discount: np.ndarray | None = None,
+    ) -> list[Episode]:
+        """Adds one batch of transitions.
+
+        Args:
+            observation: Batched observation dict with ``is_first`` and
+                ``is_last`` (as returned by
+                :class:`dreamer_tf.envs.SubprocessVectorEnv`).
+            action: ``[num_envs, A]`` actions that led to ``observation``
+                (anything for rows with ``is_first``, e.g. after ``reset``).
+            reward: ``[num_envs]`` rewards received with ``observation``; None
+                for zeros (e.g. after ``reset``).
+            discount: ``[num_envs]`` discounts (``info["discount"]``); None
+                uses ``1 - is_terminal``.
+
+        Returns:
+            The episodes completed by this batch (possibly none), in the
+            replay's layout.
+        """
+        action = np.asarray(action, dtype=np.float32)
+        num_envs = len(self._transitions)
+        if reward is None:
+            reward = np.zeros(num_envs, np.float32)
+        reward = np.asarray(reward, dtype=np.float32)
+        if discount is None:
+            discount = 1.0 - np.asarray(observation["is_terminal"], dtype=np.float32)
+        discount = np.asarray(discount, dtype=np.float32)
+        finished = []
+        for index in range(num_envs):
+            is_first = bool(observation["is_first"][index])
+            if is_first:
+                self._transitions[index] = []
+            transitions = self._transitions[index]
+            if transitions is None:
+                continue
+            transition = {
+                key: np.asarray(value[index]) for key, value in observation.items()
+            }
+            transition["action"] = (
+                np.zeros_like(action[index]) if is_first else action[index]
+            )
+            transition["reward"] = np.float32(0.0 if is_first else reward[index])
+            transition["discount"] = np.float32(1.0 if is_first else discount[index])
+            transitions.append(transition)
+            if bool(observation["is_last"][index]):
+                finished.append(
+                    {
+                        key: np.stack([step[key] for step in transitions])
+                        for key in transition
+                    }
+                )
+                self._transitions[index] = None
+        return finished
+
+
+def _fsync_directory(directory: pathlib.Path) -> None:
+    # Makes the rename itself durable; not possible on every platform.
+    with contextlib.suppress(OSError):
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
