@@ -1,5 +1,7 @@
 """Installs dreamer_tf: Dreamer (Hafner et al., ICLR 2020) in TensorFlow/Keras 3."""
 
+import pathlib
+
 from setuptools import find_packages, setup
 
 INSTALL_REQUIRES = [
@@ -25,7 +27,7 @@ setup(
     name="dreamer_tf",
     version="0.1.0",
     description="Dreamer: learning behaviors by latent imagination, in TensorFlow/Keras 3.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=pathlib.Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["dreamer_tf", "dreamer_tf.*"]),

@@ -57,7 +57,9 @@ print(json.dumps({
 """
 
 
-def run_setting(batch_size: int, length: int, xla: bool, steps: int, warmup: int) -> dict:
+def run_setting(
+    batch_size: int, length: int, xla: bool, steps: int, warmup: int
+) -> dict:
     """Runs one setting in a fresh process and returns its figures."""
     arguments = json.dumps([batch_size, length, xla, steps, warmup])
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -87,7 +89,7 @@ def main() -> None:
         for xla in xla_settings:
             figures = run_setting(batch_size, args.length, xla, args.steps, args.warmup)
             print(
-                f"{batch_size}x{args.length:<3} {str(xla):<6} "
+                f"{batch_size}x{args.length:<3} {xla!s:<6} "
                 f"{figures['median_update_s']:>15.2f}  "
                 f"{figures['first_update_s']:>17.1f}  "
                 f"{figures['peak_rss_gib']:>8.2f}  "

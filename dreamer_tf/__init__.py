@@ -30,9 +30,15 @@ _PUBLIC_SYMBOLS = {
     "WorldModel": "dreamer_tf.world_model",
     "ActorCritic": "dreamer_tf.actor_critic",
     "Dreamer": "dreamer_tf.agent",
+    "Replay": "dreamer_tf.replay",
+    "EpisodeBuilder": "dreamer_tf.replay",
+    "make_env": "dreamer_tf.envs",
+    "make_vector_env": "dreamer_tf.envs",
+    "validate_task": "dreamer_tf.envs",
+    "RunSpec": "dreamer_tf.rundir",
 }
 
-__all__ = sorted(_PUBLIC_SYMBOLS)
+__all__ = sorted(_PUBLIC_SYMBOLS)  # noqa: PLE0605 - the lazy table is the list
 
 
 def __getattr__(name):

@@ -33,7 +33,9 @@ class ActorCritic(keras.layers.Layer):
         self.config = config
         act = config.dense_activation
         if discrete:
-            self.actor = OneHotActor(action_size, config.actor_layers, config.num_units, act)
+            self.actor = OneHotActor(
+                action_size, config.actor_layers, config.num_units, act
+            )
         else:
             self.actor = TanhNormalActor(
                 action_size,
@@ -106,7 +108,9 @@ class ActorCritic(keras.layers.Layer):
                 returns = lambda_return(
                     reward[:-1], value[:-1], pcont[:-1], value[-1], config.lambda_
                 )
-        weights = tf.math.cumprod(tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0)
+        weights = tf.math.cumprod(
+            tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0
+        )
         return returns, tf.stop_gradient(weights)
 
     @staticmethod

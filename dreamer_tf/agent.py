@@ -95,16 +95,25 @@ class Dreamer(tf.Module):
             self.world_model = WorldModel(
                 config,
                 self.vector_keys,
-                sum(int(np.prod(observation_space[key].shape)) for key in self.vector_keys),
+                sum(
+                    int(np.prod(observation_space[key].shape))
+                    for key in self.vector_keys
+                ),
                 image_space.shape if image_space is not None else (64, 64, 3),
             )
             self.actor_critic = ActorCritic(config, self.action_size, self.discrete)
             self.frames = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")
             self._build_variables(observation_space)
-            self.model_optimizer = self._optimizer(config.model_lr, self.model_variables)
-            self.actor_optimizer = self._optimizer(config.actor_lr, self.actor_variables)
-            self.value_optimizer = self._optimizer(config.value_lr, self.value_variables)
-        compile_option = dict(jit_compile=config.jit_compile)
+            self.model_optimizer = self._optimizer(
+                config.model_lr, self.model_variables
+            )
+            self.actor_optimizer = self._optimizer(
+                config.actor_lr, self.actor_variables
+            )
+            self.value_optimizer = self._optimizer(
+                config.value_lr, self.value_variables
+            )
+        compile_option = {"jit_compile": config.jit_compile}
         self._policy_function = tf.function(self._policy, **compile_option)
         self._train_function = tf.function(self._train_step, **compile_option)
 
@@ -124,7 +133,9 @@ class Dreamer(tf.Module):
         return self.actor_critic.value.trainable_variables
 
     def _optimizer(self, learning_rate: float, variables) -> keras.optimizers.Adam:
-        optimizer = keras.optimizers.Adam(learning_rate, epsilon=self.config.adam_epsilon)
+        optimizer = keras.optimizers.Adam(
+            learning_rate, epsilon=self.config.adam_epsilon
+        )
         # Keras 3 optimizers fail in a custom loop under MirroredStrategy unless
         # built on their variables inside the strategy's scope.
         optimizer.build(variables)

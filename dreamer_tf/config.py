@@ -137,13 +137,13 @@ class DreamerConfig:
         _require_choice(self, "precision", PRECISIONS)
         for name in ("lambda_", "discount"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}.")
+                raise ValueError(
+                    f"{name} must lie in [0, 1], got {getattr(self, name)}."
+                )
         if self.batch_length < 2:
             raise ValueError(f"batch_length must be >= 2, got {self.batch_length}.")
         if self.observation == "proprio" and self.representation == "contrastive":
-            raise ValueError(
-                "representation='contrastive' needs observation='pixels'."
-            )
+            raise ValueError("representation='contrastive' needs observation='pixels'.")
 
     def replace(self, **changes: Any) -> DreamerConfig:
         """Returns a validated copy with some fields changed.
@@ -188,3 +188,42 @@ def _require_choice(config: DreamerConfig, name: str, choices: tuple) -> None:
     if value not in choices:
         options = ", ".join(str(choice) for choice in choices)
         raise ValueError(f"{name} must be one of {options}; got {value!r}.")
+
+
+def define_flags(flag_values=None) -> None:
+    """Defines one absl flag per config field, with its default and help.
+
+    Args:
+        flag_values: The ``absl.flags.FlagValues`` to define them in; the
+            global ``absl.flags.FLAGS`` when ``None``.
+    """
+    from absl import flags
+
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    definers = {
+        "bool": flags.DEFINE_bool,
+        "int": flags.DEFINE_integer,
+        "float": flags.DEFINE_float,
+        "str": flags.DEFINE_string,
+    }
+    for field in dataclasses.fields(DreamerConfig):
+        definers[field.type](
+            field.name, field.default, field.metadata["help"], flag_values=flag_values
+        )
+
+
+def config_from_flags(flag_values=None) -> DreamerConfig:
+    """Builds the config from parsed flags defined by :func:`define_flags`.
+
+    Raises:
+        ValueError: If a value is invalid (the message names the flag).
+    """
+    from absl import flags
+
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    return DreamerConfig(
+        **{
+            field.name: flag_values[field.name].value
+            for field in dataclasses.fields(DreamerConfig)
+        }
+    )

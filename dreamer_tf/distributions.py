@@ -106,7 +106,9 @@ class OneHotDist(tfd.OneHotCategorical):
     def mode(self, **kwargs):
         """The one-hot vector of the most probable action."""
         logits = self.logits_parameter()
-        return tf.one_hot(tf.argmax(logits, -1), tf.shape(logits)[-1], dtype=logits.dtype)
+        return tf.one_hot(
+            tf.argmax(logits, -1), tf.shape(logits)[-1], dtype=logits.dtype
+        )
 
     def sample(self, sample_shape=(), seed=None, **kwargs):
         """A one-hot sample whose gradient is that of the probabilities."""

@@ -188,7 +188,9 @@ class WorldModel(keras.layers.Layer):
         """
         data = _as_tensors(data)
         embed = self.embed(data)
-        posterior, _ = self.rssm.observe(embed[:, :context], data["action"][:, :context])
+        posterior, _ = self.rssm.observe(
+            embed[:, :context], data["action"][:, :context]
+        )
         observed = self.decoder(self.rssm.features(posterior)).mode()
         last_state = {key: value[:, -1] for key, value in posterior.items()}
         prior = self.rssm.imagine(data["action"][:, context:], last_state)

@@ -10,10 +10,18 @@ from dreamer_tf.config import DreamerConfig
 class TestDreamerConfig:
     def test_paper_defaults(self):
         config = DreamerConfig()
-        assert (config.stoch_size, config.deter_size, config.num_units) == (30, 200, 400)
+        assert (config.stoch_size, config.deter_size, config.num_units) == (
+            30,
+            200,
+            400,
+        )
         assert (config.horizon, config.discount, config.lambda_) == (15, 0.99, 0.95)
         assert (config.model_lr, config.value_lr, config.actor_lr) == (6e-4, 8e-5, 8e-5)
-        assert (config.free_nats, config.kl_scale, config.grad_clip) == (3.0, 1.0, 100.0)
+        assert (config.free_nats, config.kl_scale, config.grad_clip) == (
+            3.0,
+            1.0,
+            100.0,
+        )
         assert (config.batch_size, config.batch_length) == (50, 50)
 
     def test_is_frozen(self):

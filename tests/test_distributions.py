@@ -21,7 +21,9 @@ class TanhNormalTest(tf.test.TestCase):
         mean, std, action = 0.3, 0.7, np.array([0.2, -0.5], np.float32)
         distribution = tanh_normal(tf.fill([2], mean), tf.fill([2], std))
         pre_tanh = np.arctanh(action)
-        normal = -0.5 * ((pre_tanh - mean) / std) ** 2 - np.log(std * np.sqrt(2 * np.pi))
+        normal = -0.5 * ((pre_tanh - mean) / std) ** 2 - np.log(
+            std * np.sqrt(2 * np.pi)
+        )
         expected = np.sum(normal - np.log(1 - action**2))
         self.assertAllClose(distribution.log_prob(action), expected, rtol=1e-4)
 
@@ -41,7 +43,9 @@ class TanhNormalTest(tf.test.TestCase):
 
     def test_clipped_tanh_inverse(self):
         bijector = ClippedTanh()
-        self.assertAllEqual(tf.math.is_finite(bijector.inverse(tf.constant([1.0, -1.0]))), [True, True])
+        self.assertAllEqual(
+            tf.math.is_finite(bijector.inverse(tf.constant([1.0, -1.0]))), [True, True]
+        )
         self.assertAllClose(bijector.inverse(tf.constant([0.5])), [np.arctanh(0.5)])
 
 

@@ -44,7 +44,9 @@ class LayerShapesTest(tf.test.TestCase, parameterized.TestCase):
     def test_conv_decoder(self, *batch):
         distribution = ConvDecoder(depth=4)(tf.zeros([*batch, 20]))
         self.assertEqual(distribution.mean().shape, (*batch, 64, 64, 3))
-        self.assertEqual(distribution.log_prob(tf.zeros([*batch, 64, 64, 3])).shape, batch)
+        self.assertEqual(
+            distribution.log_prob(tf.zeros([*batch, 64, 64, 3])).shape, batch
+        )
 
     def test_conv_decoder_rejects_unreachable_shape(self):
         with self.assertRaisesRegex(ValueError, "image_shape"):
@@ -94,8 +96,10 @@ class LayerShapesTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.parameters(*BATCH_SHAPES)
     def test_rssm_steps(self, *batch):
         cell = RSSMCell(stoch_size=4, deter_size=6, hidden_size=8)
-        state = {key: tf.zeros([*batch, value.shape[-1]])
-                 for key, value in cell.initial_state(1).items()}
+        state = {
+            key: tf.zeros([*batch, value.shape[-1]])
+            for key, value in cell.initial_state(1).items()
+        }
         prior = cell(state, tf.zeros([*batch, 2]))
         posterior, prior = cell(state, tf.zeros([*batch, 2]), tf.zeros([*batch, 5]))
         for step in (prior, posterior):

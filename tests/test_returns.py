@@ -60,7 +60,9 @@ class LambdaReturnTest(tf.test.TestCase):
 
     def test_nstep_return(self):
         steps = 2
-        actual = nstep_return(self.reward, self.value, self.pcont, self.bootstrap, steps)
+        actual = nstep_return(
+            self.reward, self.value, self.pcont, self.bootstrap, steps
+        )
         values = np.concatenate([self.value, self.bootstrap[None]], 0)
         horizon = len(self.reward)
         for t in range(horizon):
@@ -73,7 +75,9 @@ class LambdaReturnTest(tf.test.TestCase):
 
     def test_nstep_with_full_horizon_equals_lambda_one(self):
         horizon = len(self.reward)
-        nstep = nstep_return(self.reward, self.value, self.pcont, self.bootstrap, horizon)
+        nstep = nstep_return(
+            self.reward, self.value, self.pcont, self.bootstrap, horizon
+        )
         full = lambda_return(self.reward, self.value, self.pcont, self.bootstrap, 1.0)
         self.assertAllClose(nstep, full, rtol=1e-5)
 

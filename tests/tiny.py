@@ -5,16 +5,16 @@ import numpy as np
 
 from dreamer_tf.config import DreamerConfig
 
-TINY = dict(
-    cnn_depth=4,
-    deter_size=16,
-    stoch_size=4,
-    rssm_hidden=16,
-    num_units=16,
-    horizon=4,
-    batch_size=4,
-    batch_length=6,
-)
+TINY = {
+    "cnn_depth": 4,
+    "deter_size": 16,
+    "stoch_size": 4,
+    "rssm_hidden": 16,
+    "num_units": 16,
+    "horizon": 4,
+    "batch_size": 4,
+    "batch_length": 6,
+}
 
 
 def tiny_config(**changes) -> DreamerConfig:
@@ -34,7 +34,9 @@ def random_batch(config: DreamerConfig, action_size: int = 2, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     shape = (config.batch_size, config.batch_length)
     # Smooth images so a few updates visibly lower the reconstruction loss.
-    image = np.tile(rng.integers(0, 255, (*shape, 1, 1, 3), np.uint8), (1, 1, 64, 64, 1))
+    image = np.tile(
+        rng.integers(0, 255, (*shape, 1, 1, 3), np.uint8), (1, 1, 64, 64, 1)
+    )
     return {
         "image": image,
         "action": rng.uniform(-1, 1, (*shape, action_size)).astype(np.float32),

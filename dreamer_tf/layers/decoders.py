@@ -57,9 +57,13 @@ class ConvDecoder(keras.layers.Layer):
         self.kernel_sizes = tuple(int(size) for size in kernel_sizes)
         self.projection = keras.layers.Dense(32 * depth)
         num_hidden = len(self.kernel_sizes) - 1
-        channels = [depth * 2 ** (num_hidden - 1 - index) for index in range(num_hidden)]
+        channels = [
+            depth * 2 ** (num_hidden - 1 - index) for index in range(num_hidden)
+        ]
         self.transposed_convolutions = [
-            keras.layers.Conv2DTranspose(units, kernel, strides=2, activation=activation)
+            keras.layers.Conv2DTranspose(
+                units, kernel, strides=2, activation=activation
+            )
             for units, kernel in zip(channels, self.kernel_sizes)
         ] + [
             keras.layers.Conv2DTranspose(

@@ -1,0 +1,57 @@
+"""Trains Dreamer on a DeepMind Control, gymnasium or Atari task.
+
+Every hyperparameter of ``DreamerConfig`` is a flag with the paper's default;
+flagfiles in ``examples/configs/`` hold presets::
+
+    python examples/dmc_train.py --flagfile=examples/configs/cpu.flags \\
+        --task=dmc_cartpole_balance --logdir=runs/cartpole
+
+Rerun the same command to resume. ``--eval_only`` evaluates the latest
+checkpoint; ``--export_dir`` writes the policy as a TensorFlow SavedModel.
+Bad input (unknown task, invalid value, unwritable logdir) exits with a
+one-line error before any model is built or worker started.
+"""
+
+import sys
+
+from absl import app, flags, logging
+
+from dreamer_tf.config import config_from_flags, define_flags
+from dreamer_tf.rundir import RunSpec, check_run
+
+define_flags()
+flags.DEFINE_string(
+    "task", "dmc_walker_walk", "dmc_<domain>_<task>, gym_<id> or atari_<game>."
+)
+flags.DEFINE_string("logdir", None, "Run directory; rerun with it to resume.")
+flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint and exit.")
+flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism.")
+flags.DEFINE_string("export_dir", None, "Export the policy as a SavedModel here.")
+flags.mark_flag_as_required("logdir")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}; flags need a leading --.")
+    try:
+        spec = RunSpec(
+            config=config_from_flags(),
+            task=FLAGS.task,
+            logdir=FLAGS.logdir,
+            deterministic=FLAGS.deterministic,
+            eval_only=FLAGS.eval_only,
+            export_dir=FLAGS.export_dir,
+        )
+        check_run(spec)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    logging.set_verbosity(logging.WARNING)
+    # TensorFlow is imported only after every check has passed.
+    from dreamer_tf.training import run
+
+    run(spec)
+
+
+if __name__ == "__main__":
+    app.run(main)

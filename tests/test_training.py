@@ -1,0 +1,130 @@
+"""End-to-end runs of examples/dmc_train.py: train, resume after SIGKILL, evaluate."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dreamer_tf.replay import count_episodes
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = str(ROOT / "examples" / "dmc_train.py")
+DEBUG_FLAGS = f"--flagfile={ROOT / 'examples' / 'configs' / 'debug.flags'}"
+TASK = "--task=dmc_cartpole_balance"
+
+
+def train_command(logdir, *extra):
+    return [sys.executable, SCRIPT, DEBUG_FLAGS, TASK, f"--logdir={logdir}", *extra]
+
+
+def run_training(logdir, *extra, timeout=600):
+    return subprocess.run(
+        train_command(logdir, *extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def read_jsonl(path):
+    lines = pathlib.Path(path).read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("run")
+    result = run_training(logdir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return logdir, result
+
+
+class TestTrainingRun:
+    def test_leaves_logs_checkpoint_and_episodes(self, finished_run):
+        logdir, result = finished_run
+        assert list((logdir / "checkpoints").glob("ckpt-*.index"))
+        assert list(logdir.glob("events.out.tfevents.*"))
+        episodes, steps = count_episodes(logdir / "episodes")
+        assert episodes >= 4 and steps * 2 >= 400
+        events = read_jsonl(logdir / "metrics.jsonl")
+        assert any("eval/return" in event for event in events)
+        assert any("train/model_loss" in event for event in events)
+        assert "frames/s" in result.stdout and "ETA" in result.stdout
+
+    def test_rerun_after_finish_repeats_nothing(self, finished_run):
+        logdir, _ = finished_run
+        before = count_episodes(logdir / "episodes")
+        result = run_training(logdir)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "resuming at" in result.stdout
+        assert count_episodes(logdir / "episodes") == before
+
+    def test_eval_only(self, finished_run):
+        logdir, _ = finished_run
+        result = run_training(logdir, "--eval_only", "--eval_episodes=1")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "eval returns:" in result.stdout
+
+    def test_conflicting_config_is_an_error(self, finished_run):
+        logdir, _ = finished_run
+        result = run_training(logdir, "--horizon=5")
+        assert result.returncode != 0
+        assert "horizon" in result.stderr
+
+
+class TestResumeAfterKill:
+    def test_no_finished_episode_lost_and_frames_continue(self, tmp_path):
+        logdir = tmp_path / "run"
+        process = subprocess.Popen(
+            train_command(logdir, "--steps=2000"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        deadline = time.time() + 400
+        # Kill once training has started and a few episodes are on disk.
+        while count_episodes(logdir / "episodes")[0] < 4 and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        files_before = set((logdir / "episodes").glob("*.npz"))
+        _, steps_before = count_episodes(logdir / "episodes")
+        assert files_before
+        result = run_training(logdir, "--steps=2200")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert f"resuming at {steps_before * 2} frames" in result.stdout
+        assert files_before <= set((logdir / "episodes").glob("*.npz"))
+        frames = [event["frames"] for event in read_jsonl(logdir / "metrics.jsonl")]
+        assert max(frames) >= 2200
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        "extra, message",
+        [
+            (["--task=dmc_walker_wlk"], "wlk"),
+            (["--horizon=-1"], "horizon"),
+            (["--bogus_flag=1"], "bogus_flag"),
+            (["--lambda_=2"], "lambda_"),
+        ],
+    )
+    def test_exits_fast_with_one_line(self, tmp_path, extra, message):
+        start = time.time()
+        result = run_training(tmp_path / "run", *extra, timeout=60)
+        assert result.returncode != 0
+        assert message in result.stderr
+        assert time.time() - start < 20
+        assert not (tmp_path / "run" / "checkpoints").exists()
+
+    def test_unwritable_logdir(self):
+        result = run_training("/proc/not_a_dir/run", timeout=60)
+        assert result.returncode != 0
+        assert "not writable" in result.stderr
