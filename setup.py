@@ -19,6 +19,8 @@ INSTALL_REQUIRES = [
     "absl-py>=2.0",
     "numpy>=1.26",
     "pillow>=10",
+    # gymnasium's MuJoCo envs import imageio when they render.
+    "imageio>=2.30",
     "matplotlib>=3.8",
     "tqdm>=4.60",
 ]
