@@ -23,16 +23,26 @@ class ActorCritic(keras.layers.Layer):
         config: The hyperparameters.
         action_size: Size of the action vector (or number of discrete actions).
         discrete: One-hot actor for discrete actions, else tanh-Normal.
+        actor: A layer mapping features ``[..., feature_dim]`` to an action
+            distribution with reparameterised ``sample``, ``mode`` and
+            ``entropy``; replaces the config's actor.
         **kwargs: Passed to :class:`keras.layers.Layer`.
     """
 
     def __init__(
-        self, config: DreamerConfig, action_size: int, discrete: bool, **kwargs
+        self,
+        config: DreamerConfig,
+        action_size: int,
+        discrete: bool,
+        actor: keras.layers.Layer | None = None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.config = config
         act = config.dense_activation
-        if discrete:
+        if actor is not None:
+            self.actor = actor
+        elif discrete:
             self.actor = OneHotActor(
                 action_size, config.actor_layers, config.num_units, act
             )

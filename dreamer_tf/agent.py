@@ -71,6 +71,11 @@ class Dreamer(tf.Module):
             1, (n,))`` for one-hot discrete actions.
         strategy: A ``tf.distribute.Strategy``; the default strategy if
             ``None``.
+        encoder: An unbuilt layer replacing the config's encoder (see
+            :class:`~dreamer_tf.world_model.WorldModel`).
+        decoder: An unbuilt layer replacing the config's decoder.
+        actor: An unbuilt layer replacing the config's actor (see
+            :class:`~dreamer_tf.actor_critic.ActorCritic`).
 
     Raises:
         ValueError: If the spaces do not fit the config.
@@ -82,6 +87,10 @@ class Dreamer(tf.Module):
         observation_space: gym.spaces.Dict,
         action_space: gym.spaces.Box,
         strategy: tf.distribute.Strategy | None = None,
+        *,
+        encoder: keras.layers.Layer | None = None,
+        decoder: keras.layers.Layer | None = None,
+        actor: keras.layers.Layer | None = None,
     ):
         super().__init__(name="dreamer")
         self.config = config
@@ -100,8 +109,12 @@ class Dreamer(tf.Module):
                     for key in self.vector_keys
                 ),
                 image_space.shape if image_space is not None else (64, 64, 3),
+                encoder=encoder,
+                decoder=decoder,
             )
-            self.actor_critic = ActorCritic(config, self.action_size, self.discrete)
+            self.actor_critic = ActorCritic(
+                config, self.action_size, self.discrete, actor=actor
+            )
             self.frames = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")
             self._build_variables(observation_space)
             self.model_optimizer = self._optimizer(

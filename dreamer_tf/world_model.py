@@ -39,6 +39,10 @@ class WorldModel(keras.layers.Layer):
             ``config.observation == 'proprio'`` (concatenated in this order).
         vector_size: Total size of those vectors.
         image_shape: ``(height, width, channels)`` of image observations.
+        encoder: A layer mapping the model's observation ``[..., *obs]`` to
+            embeddings ``[..., embed_dim]``; the config's encoder if ``None``.
+        decoder: A layer mapping features ``[..., feature_dim]`` to a
+            distribution over the observation; the config's if ``None``.
         **kwargs: Passed to :class:`keras.layers.Layer`.
     """
 
@@ -48,6 +52,8 @@ class WorldModel(keras.layers.Layer):
         vector_keys: tuple[str, ...] = (),
         vector_size: int = 0,
         image_shape: tuple[int, int, int] = (64, 64, 3),
+        encoder: keras.layers.Layer | None = None,
+        decoder: keras.layers.Layer | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -58,11 +64,15 @@ class WorldModel(keras.layers.Layer):
             raise ValueError("observation='proprio' needs at least one vector key.")
         act = config.dense_activation
         if self.uses_pixels:
-            self.encoder = ConvEncoder(config.cnn_depth, config.cnn_activation)
-            decoder = ConvDecoder(config.cnn_depth, config.cnn_activation, image_shape)
+            default_encoder = ConvEncoder(config.cnn_depth, config.cnn_activation)
+            default_decoder = ConvDecoder(
+                config.cnn_depth, config.cnn_activation, image_shape
+            )
         else:
-            self.encoder = MLPEncoder(config.num_units, 2, act)
-            decoder = DenseHead((vector_size,), 2, config.num_units, act)
+            default_encoder = MLPEncoder(config.num_units, 2, act)
+            default_decoder = DenseHead((vector_size,), 2, config.num_units, act)
+        self.encoder = encoder or default_encoder
+        decoder = decoder or default_decoder
         self.decoder = decoder if config.representation == "reconstruction" else None
         self.rssm = RSSMCell(
             config.stoch_size,
