@@ -58,7 +58,7 @@ def _dtype_policy(name: str):
 class Dreamer(tf.Module):
     """Dreamer: a world model, an actor and a value model, and their optimizers.
 
-    ``policy`` and ``train`` are ``tf.function``s (XLA-compiled when
+    ``policy`` and ``train`` run as ``tf.function`` (XLA-compiled when
     ``config.jit_compile``). Under a ``tf.distribute`` strategy, construct the
     agent with it; ``train`` then expects per-replica batches from
     :meth:`distribute_dataset` and divides each loss by the replica count.
@@ -264,8 +264,9 @@ class Dreamer(tf.Module):
                 :meth:`distribute_dataset` under a multi-replica strategy.
 
         Returns:
-            Scalar metrics: every loss, the three gradient norms, prior and
-            posterior entropy, the KL and the action entropy (replica means).
+            Scalar metrics keyed by name (every loss, the three gradient norms,
+            prior and posterior entropy, the KL and the action entropy), as
+            means over replicas.
         """
         per_replica = self.strategy.run(self._train_function, args=(batch,))
         return {

@@ -162,7 +162,6 @@ class Loop:
         saved_rng = progress.rng_state.numpy().decode()
         if saved_rng:
             self.rng.bit_generator.state = json.loads(saved_rng)
-        self.dataset = None
         self.train_metrics: dict[str, list[float]] = {}
         self.episode_returns: list[float] = []
         self.episode_lengths: list[int] = []
@@ -225,14 +224,13 @@ class Loop:
 
     def train(self, updates: int) -> None:
         """Runs ``updates`` updates on batches sampled from the replay."""
-        if self.dataset is None:
-            seed = self.config.seed + int(self.progress.updates.numpy())
-            dataset = self.replay.dataset(
-                self.config.batch_size, self.config.batch_length, seed=seed
-            )
-            self.dataset = iter(dataset)
+        # Batches are sampled here, not in a prefetching tf.data thread: the
+        # replay grows between phases, and a background sampler would make
+        # the batches depend on thread timing (and runs irreproducible).
+        config = self.config
         for _ in range(updates):
-            metrics = self.agent.train(next(self.dataset))
+            batch = self.replay.sample(config.batch_size, config.batch_length, self.rng)
+            metrics = self.agent.train(batch)
             for key, value in metrics.items():
                 self.train_metrics.setdefault(key, []).append(float(value))
         self.progress.updates.assign_add(updates)

@@ -1,0 +1,97 @@
+"""Sphinx configuration of the dreamer_tf documentation.
+
+Build with ``python -m sphinx -W -b html docs docs/_build/html``. Only Sphinx's
+built-in extensions are used, and nothing is fetched from the network.
+"""
+
+import inspect
+import pathlib
+import sys
+
+DOCS_DIR = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS_DIR / "_ext"))
+sys.path.insert(0, str(DOCS_DIR.parent))
+
+import dreamer_tf
+
+project = "dreamer_tf"
+author = "dreamer_tf contributors"
+copyright = "2025, dreamer_tf contributors"
+version = release = dreamer_tf.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.mathjax",
+    "dreamer_docs",
+]
+
+exclude_patterns = ["_build"]
+templates_path = []
+html_static_path = []
+html_theme = "alabaster"
+html_theme_options = {
+    "description": "Dreamer (Hafner et al., ICLR 2020) in TensorFlow 2 and Keras 3",
+    "fixed_sidebar": True,
+}
+
+# Google-style docstrings. "Attributes:" sections become "Variables" fields, so
+# dataclass fields are not described twice.
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_ivar = True
+
+# Arguments of classes live in the class docstring (``__init__`` for a few).
+autoclass_content = "both"
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+# Napoleon makes several field lists of one docstring (arguments, then returns
+# after "Call args:"); add types only to the documented parameters, or each
+# list would repeat them.
+autodoc_typehints_description_target = "documented_params"
+# Keras and tf.Module docstrings are not ours and not written for Sphinx: an
+# overridden ``call`` or ``build`` must not inherit them.
+autodoc_inherit_docstrings = False
+autodoc_default_options = {"members": True, "show-inheritance": True}
+
+# Every cross-reference into dreamer_tf must resolve. Without intersphinx (no
+# network at build time) references to TensorFlow, Keras, NumPy, gymnasium or
+# the standard library cannot, so only those are let through, as are the
+# short names some docstrings use for attributes.
+nitpicky = True
+nitpick_ignore_regex = [(r"py:.*", r"(?!dreamer_tf\.).*")]
+
+
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    """Skips class members that TensorFlow Probability adds to our classes.
+
+    TFP's distribution metaclass copies ``kl_divergence`` and
+    ``cross_entropy``, with Markdown docstrings, into every subclass such as
+    :class:`dreamer_tf.distributions.OneHotDist`; they are TFP's API, not ours.
+    """
+    module = getattr(obj, "__module__", None) or ""
+    if what == "class" and callable(obj) and not module.startswith("dreamer_tf"):
+        return True
+    return None
+
+
+def _constructor_signature(app, what, name, obj, options, signature, annotation):
+    """Shows the parameters of ``__init__`` for Keras layers.
+
+    ``keras.layers.Layer`` defines ``__new__(cls, *args, **kwargs)``, which
+    autodoc would otherwise show as the signature of every layer.
+    """
+    if what != "class" or signature != "(*args, **kwargs)":
+        return None
+    from sphinx.util.inspect import stringify_signature
+
+    init_signature = inspect.signature(obj.__init__)
+    parameters = list(init_signature.parameters.values())[1:]
+    init_signature = init_signature.replace(parameters=parameters)
+    return stringify_signature(init_signature, show_annotation=False), annotation
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_foreign_members)
+    app.connect("autodoc-process-signature", _constructor_signature)
