@@ -201,3 +201,57 @@ class MirroredStrategyTest(tf.test.TestCase):
             check=False,
         )
         self.assertIn("MATCH", result.stdout, result.stdout + result.stderr[-3000:])
+
+
+class _SliceHead:
+    """A stand-in head: ``Normal(one channel of the features, 1)``."""
+
+    def __init__(self, channel: int):
+        self.channel = channel
+
+    def __call__(self, features):
+        import tensorflow_probability as tfp
+
+        return tfp.distributions.Normal(features[..., self.channel], 1.0)
+
+
+class ValueTargetsTest(tf.test.TestCase):
+    """The indices of V_lambda: reward and value of the same imagined state."""
+
+    def test_alignment_matches_the_spec(self):
+        import types
+
+        from dreamer_tf.actor_critic import ActorCritic
+
+        horizon, gamma, lambda_ = 5, 0.9, 0.8
+        config = tiny_config(horizon=horizon, discount=gamma, lambda_=lambda_)
+        actor_critic = ActorCritic(config, action_size=2, discrete=False)
+        actor_critic.value = _SliceHead(1)
+        world_model = types.SimpleNamespace(
+            reward_head=_SliceHead(0), continue_head=None
+        )
+        features = np.random.default_rng(0).normal(size=(horizon, 3, 4))
+        returns, weights = actor_critic.value_targets(
+            world_model, tf.constant(features, tf.float32)
+        )
+        reward, value = features[..., 0], features[..., 1]
+        expected = np.zeros((horizon - 1, 3))
+        later = value[-1]
+        for t in reversed(range(horizon - 1)):
+            later = reward[t] + gamma * ((1 - lambda_) * value[t + 1] + lambda_ * later)
+            expected[t] = later
+        self.assertAllClose(returns, expected, rtol=1e-5, atol=1e-5)
+        expected_weights = gamma ** np.arange(horizon - 1)[:, None] * np.ones((1, 3))
+        self.assertAllClose(weights, expected_weights)
+
+    def test_value_loss_regresses_the_value_of_the_same_state(self):
+        from dreamer_tf.actor_critic import ActorCritic
+
+        actor_critic = ActorCritic(tiny_config(horizon=4), 2, discrete=False)
+        actor_critic.value = _SliceHead(1)
+        features = np.random.default_rng(1).normal(size=(4, 3, 4)).astype(np.float32)
+        returns = np.random.default_rng(2).normal(size=(3, 3)).astype(np.float32)
+        weights = np.random.default_rng(3).uniform(size=(3, 3)).astype(np.float32)
+        loss = actor_critic.value_loss(features, returns, weights)
+        log_prob = -0.5 * (returns - features[:-1, :, 1]) ** 2 - 0.5 * np.log(2 * np.pi)
+        self.assertAllClose(loss, -np.mean(weights * log_prob), rtol=1e-5)
