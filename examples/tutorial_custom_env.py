@@ -21,8 +21,6 @@ can import it to register the environment without loading TensorFlow::
 from __future__ import annotations
 
 import argparse
-import os
-import pathlib
 import tempfile
 from typing import ClassVar
 
@@ -136,12 +134,8 @@ def run_in_worker(steps: int) -> None:
     """Steps the registered task in a worker process, as the training program."""
     from dreamer_tf import envs
 
-    # Workers are fresh interpreters: the module registering the id must be
-    # importable there, so put this directory on their PYTHONPATH.
-    here = str(pathlib.Path(__file__).resolve().parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [here, os.environ.get("PYTHONPATH")])
-    )
+    # Workers are fresh interpreters that inherit this process's sys.path, so
+    # they import this module (which registers the id) as validate_task does.
     envs.validate_task(TASK)
     with envs.make_vector_env(TASK, 1, seed=0, pixels=False, time_limit=40) as env:
         observation, _ = env.reset()

@@ -234,8 +234,11 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
         environment = dict(os.environ)
         # MuJoCo must pick its EGL backend before dm_control is imported.
         environment.setdefault("MUJOCO_GL", "egl")
+        # Workers see the driver's import path, so that a task's module that
+        # validate_task imported here (gym_<module>:<id>) imports there too.
+        driver_path = [entry or os.getcwd() for entry in sys.path]
         environment["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [_PACKAGE_PARENT, environment.get("PYTHONPATH")])
+            filter(None, [_PACKAGE_PARENT, *driver_path, environment.get("PYTHONPATH")])
         )
         with child_socket:
             process = subprocess.Popen(
