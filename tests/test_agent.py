@@ -90,33 +90,27 @@ class DreamerTrainTest(tf.test.TestCase):
             self.assertIn(key, metrics)
             self.assertTrue(np.isfinite(metrics[key].numpy()), key)
 
-    def test_actor_update_changes_only_the_actor(self):
+    def _assert_update_changes_only(self, updated: str):
+        """Trains with every optimizer but ``updated``'s frozen (rate 0)."""
         agent, batch = self._agent()
-        agent.model_optimizer.learning_rate.assign(0.0)
-        agent.value_optimizer.learning_rate.assign(0.0)
-        model, actor, value = (
-            weights(agent.model_variables),
-            weights(agent.actor_variables),
-            weights(agent.value_variables),
-        )
+        parts = ("model", "actor", "value")
+        for part in parts:
+            if part != updated:
+                getattr(agent, f"{part}_optimizer").learning_rate.assign(0.0)
+        before = {part: weights(getattr(agent, f"{part}_variables")) for part in parts}
         agent.train(batch)
-        self.assertAllClose(weights(agent.model_variables), model)
-        self.assertAllClose(weights(agent.value_variables), value)
-        self.assertNotAllClose(weights(agent.actor_variables), actor)
+        for part in parts:
+            after = weights(getattr(agent, f"{part}_variables"))
+            if part == updated:
+                self.assertNotAllClose(after, before[part])
+            else:
+                self.assertAllClose(after, before[part], msg=part)
+
+    def test_actor_update_changes_only_the_actor(self):
+        self._assert_update_changes_only("actor")
 
     def test_value_update_changes_only_the_value(self):
-        agent, batch = self._agent()
-        agent.model_optimizer.learning_rate.assign(0.0)
-        agent.actor_optimizer.learning_rate.assign(0.0)
-        model, actor, value = (
-            weights(agent.model_variables),
-            weights(agent.actor_variables),
-            weights(agent.value_variables),
-        )
-        agent.train(batch)
-        self.assertAllClose(weights(agent.model_variables), model)
-        self.assertAllClose(weights(agent.actor_variables), actor)
-        self.assertNotAllClose(weights(agent.value_variables), value)
+        self._assert_update_changes_only("value")
 
     def test_world_model_loss_decreases_on_a_fixed_batch(self):
         agent, batch = self._agent(model_lr=3e-3)
