@@ -17,6 +17,7 @@ repeated.
 from __future__ import annotations
 
 import json
+import pathlib
 import time
 
 import keras
@@ -27,7 +28,7 @@ from dreamer_tf import envs
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.replay import EpisodeBuilder, Replay, count_episodes
 from dreamer_tf.rundir import RunSpec, check_run
-from dreamer_tf.summaries import MetricsWriter, open_loop_video
+from dreamer_tf.summaries import MetricsWriter, encode_gif, open_loop_video
 
 
 def run(spec: RunSpec) -> None:
@@ -63,10 +64,13 @@ def run(spec: RunSpec) -> None:
         if spec.eval_only:
             if not manager.latest_checkpoint:
                 raise ValueError(f"No checkpoint in {str(logdir)!r} to evaluate.")
+            gif_path = logdir / "eval_only.gif"
             returns = evaluate(
-                agent, eval_env, config.eval_episodes, writer, "eval_only"
+                agent, eval_env, config.eval_episodes, writer, "eval_only", gif_path
             )
             print(f"eval returns: {', '.join(f'{value:.1f}' for value in returns)}")
+            if gif_path.exists():
+                print(f"video of the first episode: {gif_path}")
         else:
             train_env = envs.make_vector_env(
                 spec.task, config.envs, seed=config.seed, **env_options
@@ -99,8 +103,18 @@ class Progress(tf.Module):
         self.rng_state = tf.Variable("", dtype=tf.string)
 
 
-def evaluate(agent, eval_env, episodes: int, writer, tag: str) -> list[float]:
+def evaluate(
+    agent, eval_env, episodes: int, writer, tag: str, gif_path=None
+) -> list[float]:
     """Runs ``episodes`` episodes with the mode action; logs returns and a video.
+
+    Args:
+        agent: The agent.
+        eval_env: A vector environment of one worker.
+        episodes: Number of episodes.
+        writer: The run's :class:`~dreamer_tf.summaries.MetricsWriter`.
+        tag: Prefix of the video's TensorBoard tag.
+        gif_path: Where to write the first episode as a GIF file too.
 
     Returns:
         The return of each episode.
@@ -126,6 +140,8 @@ def evaluate(agent, eval_env, episodes: int, writer, tag: str) -> list[float]:
     if frames:
         video = np.stack(frames)
         writer.video(f"{tag}/policy", video, step)
+        if gif_path is not None:
+            pathlib.Path(gif_path).write_bytes(encode_gif(video))
     return returns
 
 

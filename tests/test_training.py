@@ -68,9 +68,14 @@ class TestTrainingRun:
 
     def test_eval_only(self, finished_run):
         logdir, _ = finished_run
-        result = run_training(logdir, "--eval_only", "--eval_episodes=1")
+        export_dir = logdir / "policy"
+        result = run_training(
+            logdir, "--eval_only", "--eval_episodes=1", f"--export_dir={export_dir}"
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         assert "eval returns:" in result.stdout
+        assert (logdir / "eval_only.gif").read_bytes().startswith(b"GIF8")
+        assert (export_dir / "saved_model.pb").exists()
 
     def test_conflicting_config_is_an_error(self, finished_run):
         logdir, _ = finished_run
