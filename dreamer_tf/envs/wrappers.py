@@ -214,7 +214,7 @@ class OneHotAction(gymnasium.ActionWrapper):
         return self._start + one_hot_index(action, self._size)
 
 
-class ImageObservation(gymnasium.Wrapper):
+class ImageObservation(gymnasium.ObservationWrapper):
     """Adds the rendered frame, resized with Pillow, as the ``image`` key.
 
     Unlike gymnasium's ``AddRenderObservation`` plus ``ResizeObservation``, this
@@ -262,33 +262,16 @@ class ImageObservation(gymnasium.Wrapper):
         spaces["image"] = image_space(self._image_size, grayscale)
         self.observation_space = gymnasium.spaces.Dict(spaces)
 
-    def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Resets the environment and renders its first frame.
+    def observation(self, observation: Any) -> dict[str, np.ndarray]:
+        """Renders the current frame and adds it as ``image``.
 
         Args:
-            **kwargs: Passed to the inner ``reset`` (``seed``, ``options``).
+            observation: The inner environment's observation.
 
         Returns:
-            The observation with ``image`` and the info.
+            The observation with ``image`` (only ``image`` without
+            ``keep_observation``).
         """
-        observation, info = self.env.reset(**kwargs)
-        return self._observation(observation), info
-
-    def step(
-        self, action: Any
-    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        """Steps the environment and renders the frame it ends on.
-
-        Args:
-            action: Action for the inner environment.
-
-        Returns:
-            The observation with ``image``, reward, terminated, truncated, info.
-        """
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        return self._observation(observation), reward, terminated, truncated, info
-
-    def _observation(self, observation: Any) -> dict[str, np.ndarray]:
         frame = resize_frame(self.env.render(), self._image_size, self._grayscale)
         if self._keep_observation:
             return {**observation, "image": frame}
