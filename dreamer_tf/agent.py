@@ -12,24 +12,12 @@ import tensorflow_probability as tfp
 
 from dreamer_tf.actor_critic import ActorCritic
 from dreamer_tf.config import DreamerConfig
+from dreamer_tf.envs import is_one_hot_space
 from dreamer_tf.world_model import NON_OBSERVATION_KEYS, WorldModel
 
 tfd = tfp.distributions
 
 PolicyState = tuple[dict[str, tf.Tensor], tf.Tensor]
-
-
-def is_one_hot_space(space: gym.Space) -> bool:
-    """Whether ``space`` is our one-hot action space: a ``Box`` in ``[0, 1]``.
-
-    Continuous action spaces of dreamer_tf environments are normalised to
-    ``[-1, 1]``, so a ``Box`` with all lows 0 and all highs 1 means one-hot.
-    """
-    return (
-        isinstance(space, gym.spaces.Box)
-        and bool(np.all(space.low == 0))
-        and bool(np.all(space.high == 1))
-    )
 
 
 def model_vector_keys(observation_space: gym.spaces.Dict) -> tuple[str, ...]:
@@ -98,6 +86,8 @@ class Dreamer(tf.Module):
         self.action_size = int(np.prod(action_space.shape))
         self.discrete = _resolve_discrete(config, action_space)
         self.vector_keys = model_vector_keys(observation_space)
+        model_keys = ("image",) if config.observation == "pixels" else self.vector_keys
+        self._policy_input_keys = (*model_keys, "is_first")
         _check_observation_space(config, observation_space, self.vector_keys)
         image_space = observation_space.spaces.get("image")
         with self.strategy.scope(), _dtype_policy(_POLICIES[config.precision]):
@@ -181,7 +171,8 @@ class Dreamer(tf.Module):
 
         Args:
             observation: Dict of arrays with a leading ``[num_envs]`` dim; an
-                optional bool ``is_first`` resets those environments' state.
+                optional bool ``is_first`` resets those environments' state;
+                keys the model does not read are ignored.
             state: The previous policy state, or ``None`` at the start.
             training: Sample and add exploration noise (the amount decays
                 with :attr:`frames`) if True; else the mode plus ``eval_noise``.
@@ -190,9 +181,9 @@ class Dreamer(tf.Module):
             ``(action [num_envs, action_size], next state)``.
         """
         observation = {
-            key: tf.convert_to_tensor(value)
-            for key, value in observation.items()
-            if key not in NON_OBSERVATION_KEYS
+            key: tf.convert_to_tensor(observation[key])
+            for key in self._policy_input_keys
+            if key in observation
         }
         if state is None:
             batch_size = next(iter(observation.values())).shape[0]

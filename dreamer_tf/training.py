@@ -125,7 +125,7 @@ def evaluate(
     while len(returns) < episodes:
         if len(returns) == 0 and "image" in observation:
             frames.append(observation["image"][0])
-        action, state = agent.policy(_model_inputs(observation), state, training=False)
+        action, state = agent.policy(observation, state, training=False)
         observation, reward, _, _, _ = eval_env.step(action.numpy())
         episode_return += float(reward[0])
         if observation["is_last"][0]:
@@ -217,9 +217,7 @@ class Loop:
                     self.rng,
                 )
             else:
-                action, state = self.agent.policy(
-                    _model_inputs(observation), state, training=True
-                )
+                action, state = self.agent.policy(observation, state, training=True)
                 action = action.numpy()
             observation, reward, _, _, info = self.train_env.step(action)
             for episode in builder.add(
@@ -232,7 +230,6 @@ class Loop:
             self.frames += stepped * config.action_repeat
             self.agent.frames.assign(self.frames)
         self.log()
-        self.save()
 
     def _due(self, last, every: int) -> bool:
         last = int(last.numpy())
@@ -309,14 +306,6 @@ class Loop:
         """Checkpoints agent, optimizers, counters and RNG state."""
         self.progress.rng_state.assign(json.dumps(self.rng.bit_generator.state))
         self.manager.save()
-
-
-def _model_inputs(observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {
-        key: value
-        for key, value in observation.items()
-        if key not in ("is_last", "is_terminal")
-    }
 
 
 def _format_duration(seconds: float) -> str:
