@@ -85,7 +85,10 @@ class ActorCritic(keras.layers.Layer):
             action = self.actor(features).sample()
             return rssm.prior_step(state, action)
 
-        return tf.scan(step, tf.range(self.config.horizon), start)
+        # Sequential for repeatable sampling; see RSSMCell.observe().
+        return tf.scan(
+            step, tf.range(self.config.horizon), start, parallel_iterations=1
+        )
 
     def value_targets(
         self, world_model: WorldModel, features: tf.Tensor

@@ -171,7 +171,12 @@ class RSSMCell(keras.layers.Layer):
             posterior, _ = carry
             return self.posterior_step(posterior, inputs[1], inputs[0])
 
-        posterior, prior = tf.scan(step, sequences, (state, state))
+        # One iteration at a time: with the default 10, the sampling ops of
+        # later steps (which do not wait for the carry) draw from their
+        # random streams in a racy order, and seeded runs are not repeatable.
+        posterior, prior = tf.scan(
+            step, sequences, (state, state), parallel_iterations=1
+        )
         return _batch_major(posterior), _batch_major(prior)
 
     def imagine(self, action: tf.Tensor, state: State | None = None) -> State:
@@ -187,7 +192,10 @@ class RSSMCell(keras.layers.Layer):
         action = tf.convert_to_tensor(action)
         if state is None:
             state = self.initial_state(tf.shape(action)[0])
-        prior = tf.scan(self.prior_step, _swap_batch_time(action), state)
+        # Sequential for repeatable sampling; see observe().
+        prior = tf.scan(
+            self.prior_step, _swap_batch_time(action), state, parallel_iterations=1
+        )
         return _batch_major(prior)
 
     def get_config(self):
