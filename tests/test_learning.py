@@ -1,8 +1,11 @@
 """Learning and determinism of whole runs (unit tests cannot see a flipped sign).
 
 PointReach-v0 (dreamer_tf.envs.toy) from its 2-d vector with a small model:
-a random policy scores about -108 per 100-frame episode, Dreamer reaches
-about -20 within 8000 frames (about a minute on 2 CPU cores).
+a random policy scores about -103 per 100-frame episode, Dreamer reaches
+about -15 within 8000 frames (about 40 s on 2 CPU cores). Flipping the actor
+loss's sign fails this test; one-step misalignments of the value targets do
+not change what is learned here, and tests/test_agent.py::ValueTargetsTest
+catches them instead (BUILD_NOTES.md has the mutation runs).
 """
 
 import json
@@ -62,7 +65,7 @@ class TestLearning:
         final = float(np.mean(eval_returns[-2:]))
         baseline = random_policy_return()
         print(f"random {baseline:.1f}, eval returns {eval_returns}")
-        # Measured: random about -108; seeds 0 and 1 end near -20 and -10.
+        # Measured: random -102.6; seed 1 ends at -12.8 and -16.0.
         assert final > baseline + 40, (baseline, eval_returns)
         assert final > -60, eval_returns
 
