@@ -27,6 +27,8 @@ _PUBLIC_SYMBOLS = {
     "lambda_return": "dreamer_tf.returns",
     "nstep_return": "dreamer_tf.returns",
     "reward_sum_return": "dreamer_tf.returns",
+    "discounted_returns": "dreamer_tf.calibration",
+    "value_error": "dreamer_tf.calibration",
     "WorldModel": "dreamer_tf.world_model",
     "ActorCritic": "dreamer_tf.actor_critic",
     "Dreamer": "dreamer_tf.agent",

@@ -119,6 +119,9 @@ class Dreamer(tf.Module):
         compile_option = {"jit_compile": config.jit_compile}
         self._policy_function = tf.function(self._policy, **compile_option)
         self._train_function = tf.function(self._train_step, **compile_option)
+        self._state_values_function = tf.function(
+            self._state_values, reduce_retracing=True
+        )
 
     @property
     def model_variables(self) -> list[tf.Variable]:
@@ -241,6 +244,34 @@ class Dreamer(tf.Module):
     def _random_one_hot(self, batch_size) -> tf.Tensor:
         indices = tf.random.uniform([batch_size], 0, self.action_size, tf.int32)
         return tf.one_hot(indices, self.action_size)
+
+    def state_values(self, episode: dict) -> tf.Tensor:
+        """The value model's prediction at every step of one real episode.
+
+        The world model filters the episode's observations and actions; the
+        value model then scores each posterior state. Compare the result with
+        the episode's discounted returns using
+        :func:`dreamer_tf.calibration.value_error`.
+
+        Args:
+            episode: Dict of ``[time, ...]`` arrays (a replay episode); keys
+                the model does not read are ignored.
+
+        Returns:
+            Values ``[time]``, float32.
+        """
+        keys = (*self._policy_input_keys, "action")
+        data = {
+            key: tf.convert_to_tensor(episode[key])[None]
+            for key in keys
+            if key in episode
+        }
+        return self._state_values_function(data)
+
+    def _state_values(self, data):
+        posterior, _ = self.world_model(data)
+        features = self.world_model.rssm.features(posterior)
+        return tf.cast(self.actor_critic.value(features).mode()[0], tf.float32)
 
     def distribute_dataset(self, dataset: tf.data.Dataset):
         """Splits each global batch of ``dataset`` across the strategy's replicas."""

@@ -292,6 +292,17 @@ class Replay:
     def __len__(self) -> int:
         return len(self._episodes)
 
+    def latest(self, count: int) -> list[Episode]:
+        """The ``count`` most recently added episodes held in RAM, oldest first.
+
+        Episodes loaded from disk at start-up count as added in file-name
+        (time) order. The arrays are shared with the replay: do not modify
+        them.
+        """
+        with self._lock:
+            episodes = list(self._episodes.values())
+        return episodes[-count:] if count > 0 else []
+
     def add(self, episode: Mapping[str, Any]) -> pathlib.Path:
         """Writes a finished episode to disk and keeps it in RAM.
 

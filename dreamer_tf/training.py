@@ -26,9 +26,12 @@ import tensorflow as tf
 
 from dreamer_tf import envs
 from dreamer_tf.agent import Dreamer
+from dreamer_tf.calibration import value_error
 from dreamer_tf.replay import EpisodeBuilder, Replay, count_episodes
 from dreamer_tf.rundir import RunSpec, check_run
 from dreamer_tf.summaries import MetricsWriter, encode_gif, open_loop_video
+
+VALUE_ERROR_EPISODES = 10
 
 
 def run(spec: RunSpec) -> None:
@@ -253,7 +256,15 @@ class Loop:
         returns = evaluate(
             self.agent, self.eval_env, self.config.eval_episodes, self.writer, "eval"
         )
-        print(f"[{self.frames} frames] eval return {np.mean(returns):.1f}", flush=True)
+        calibration = self.value_calibration()
+        message = f"[{self.frames} frames] eval return {np.mean(returns):.1f}"
+        if calibration:
+            self.writer.write(
+                self.frames,
+                {f"eval/{key}": value for key, value in calibration.items()},
+            )
+            message += f", value error {calibration['value_error']:.2f}"
+        print(message, flush=True)
         if self.agent.world_model.uses_pixels and self.agent.world_model.decoder:
             length = self.config.batch_length
             batch = self.replay.sample(min(6, self.config.batch_size), length, self.rng)
@@ -262,6 +273,16 @@ class Loop:
             )
             video = open_loop_video(truth.numpy(), prediction.numpy())
             self.writer.video("train/openloop", video, self.frames)
+
+    def value_calibration(self) -> dict[str, float]:
+        """Value bias and error on the latest training episodes.
+
+        See :func:`dreamer_tf.calibration.value_error`; empty when the
+        episodes are too short for the discount to judge.
+        """
+        episodes = self.replay.latest(VALUE_ERROR_EPISODES)
+        values = [self.agent.state_values(episode).numpy() for episode in episodes]
+        return value_error(values, episodes, self.config.discount)
 
     def log(self) -> None:
         """Writes scalars and metrics.jsonl, prints progress, checkpoints."""

@@ -90,6 +90,15 @@ class DreamerTrainTest(tf.test.TestCase):
             self.assertIn(key, metrics)
             self.assertTrue(np.isfinite(metrics[key].numpy()), key)
 
+    def test_state_values_give_one_value_per_step_of_any_length(self):
+        agent, batch = self._agent()
+        for length in (6, 3):
+            episode = {key: value[1, :length] for key, value in batch.items()}
+            values = agent.state_values(episode)
+            self.assertEqual(values.shape, (length,))
+            self.assertEqual(values.dtype, tf.float32)
+            self.assertTrue(np.all(np.isfinite(values.numpy())))
+
     def _assert_update_changes_only(self, updated: str):
         """Trains with every optimizer but ``updated``'s frozen (rate 0)."""
         agent, batch = self._agent()

@@ -172,6 +172,23 @@ class TestReplayLoading:
         assert second.skipped_files == 0
 
 
+class TestLatest:
+    def test_most_recent_episodes_oldest_first_across_restarts(self, tmp_path):
+        replay = Replay(tmp_path)
+        for episode_id in range(4):
+            replay.add(make_episode(5, episode_id))
+        ids = [int(episode["episode_id"][0, 0]) for episode in replay.latest(2)]
+        assert ids == [2, 3]
+        reloaded = Replay(tmp_path)
+        assert [int(e["episode_id"][0, 0]) for e in reloaded.latest(10)] == [
+            0,
+            1,
+            2,
+            3,
+        ]
+        assert replay.latest(0) == []
+
+
 class TestCapacity:
     def test_evicts_oldest_from_ram_only(self, tmp_path):
         replay = Replay(tmp_path, capacity_frames=60, action_repeat=2)  # 30 steps.
