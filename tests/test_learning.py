@@ -3,9 +3,10 @@
 PointReach-v0 (dreamer_tf.envs.toy) from its 2-d vector with a small model:
 a random policy scores about -103 per 100-frame episode, Dreamer reaches
 about -15 within 8000 frames (about 40 s on 2 CPU cores). Flipping the actor
-loss's sign fails this test; one-step misalignments of the value targets do
-not change what is learned here, and tests/test_agent.py::ValueTargetsTest
-catches them instead (BUILD_NOTES.md has the mutation runs).
+loss's sign fails the return test. One-step misalignments of the value
+targets hardly change the returns on this task, but they make the value
+model miss the real returns, which the calibration test (at lambda 0) sees;
+BUILD_NOTES.md has the mutation runs.
 """
 
 import json
