@@ -176,6 +176,8 @@ def run(strategy):
     iterator = iter(agent.distribute_dataset(dataset))
     steps = [agent.train(next(iterator)) for _ in range(3)]
     metrics = {key: [float(step[key]) for step in steps] for key in steps[0]}
+    episode = {key: value[0] for key, value in random_batch(config).items()}
+    assert agent.state_values(episode).shape == (config.batch_length,)
     return initial, metrics
 
 single_weights, single = run(tf.distribute.get_strategy())
