@@ -252,7 +252,7 @@ class Loop:
         self.progress.updates.assign_add(updates)
 
     def evaluate(self) -> None:
-        """Evaluation episodes and an open-loop video prediction."""
+        """Evaluation episodes, value calibration and an open-loop video."""
         returns = evaluate(
             self.agent, self.eval_env, self.config.eval_episodes, self.writer, "eval"
         )
