@@ -87,6 +87,7 @@ class Dreamer(tf.Module):
         self.discrete = _resolve_discrete(config, action_space)
         self.vector_keys = model_vector_keys(observation_space)
         model_keys = ("image",) if config.observation == "pixels" else self.vector_keys
+        self._model_observation_keys = model_keys
         self._policy_input_keys = (*model_keys, "is_first")
         _check_observation_space(config, observation_space, self.vector_keys)
         image_space = observation_space.spaces.get("image")
@@ -260,12 +261,8 @@ class Dreamer(tf.Module):
         Returns:
             Values ``[time]``, float32.
         """
-        keys = (*self._policy_input_keys, "action")
-        data = {
-            key: tf.convert_to_tensor(episode[key])[None]
-            for key in keys
-            if key in episode
-        }
+        keys = (*self._model_observation_keys, "action")
+        data = {key: tf.convert_to_tensor(episode[key])[None] for key in keys}
         return self._state_values_function(data)
 
     def _state_values(self, data):
