@@ -73,9 +73,13 @@ class DreamerConfig:
     actor_dist: str = _field(
         "auto", "Actor distribution: tanh_normal, onehot, or auto (by action space)."
     )
-    actor_init_std: float = _field(5.0, "Initial std of the tanh-Normal actor.")
+    actor_init_std: float = _field(
+        5.0, "Initial std of the tanh-Normal actor (the paper's code)."
+    )
     actor_min_std: float = _field(1e-4, "Minimum std of the tanh-Normal actor.")
-    actor_mean_scale: float = _field(5.0, "Pre-tanh mean is scale*tanh(mean/scale).")
+    actor_mean_scale: float = _field(
+        5.0, "Pre-tanh mean is scale*tanh(mean/scale) (the paper's code)."
+    )
     # Optimisation.
     model_lr: float = _field(6e-4, "Adam learning rate of the world model.")
     value_lr: float = _field(8e-5, "Adam learning rate of the value head.")
@@ -90,7 +94,9 @@ class DreamerConfig:
     jit_compile: bool = _field(False, "Compile train and policy steps with XLA.")
     # Acting.
     train_action: str = _field(
-        "sample", "Training action before noise: sample (release) or mode (paper)."
+        "sample",
+        "Training action before noise: sample (default: the paper's code) or "
+        "mode (the paper's text).",
     )
     exploration: str = _field(
         "additive_gaussian",
@@ -105,7 +111,9 @@ class DreamerConfig:
     time_limit: int = _field(1000, "Episode length limit in frames.")
     envs: int = _field(1, "Parallel training environments (worker processes).")
     prefill: int = _field(5000, "Frames of random actions before training.")
-    pretrain: int = _field(100, "Updates right after prefill.")
+    pretrain: int = _field(
+        100, "Updates right after prefill (the paper's code; not in its text)."
+    )
     train_every: int = _field(1000, "Frames between training phases.")
     train_steps: int = _field(100, "Updates per training phase.")
     eval_every: int = _field(10000, "Frames between evaluations.")
