@@ -110,6 +110,18 @@ class WorldModel(keras.layers.Layer):
         """Encodes the observation of ``data`` (any leading batch dims)."""
         return self.encoder(self.observation(data))
 
+    def build(self, data_shape: dict) -> None:
+        """Creates no variables: each sublayer builds on its first use.
+
+        Keras calls this before the first ``world_model(data)``. Without it,
+        Keras warns that the model "does not have a build() method", because
+        the RSSM cell is run through ``observe`` rather than called, so it
+        never sets ``built`` although its own sublayers are built.
+
+        Args:
+            data_shape: Shapes of the ``[batch, time, ...]`` sequences, by key.
+        """
+
     def call(self, data: dict[str, tf.Tensor]):
         """Filters a batch of sequences; returns ``(posterior, prior)``."""
         return self.rssm.observe(self.embed(data), data["action"])
