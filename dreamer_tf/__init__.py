@@ -3,11 +3,18 @@
 Public symbols are imported lazily, so that importing ``dreamer_tf`` (or its
 TensorFlow-free ``dreamer_tf.envs`` workers) never pulls TensorFlow in:
 MuJoCo's EGL renderer crashes in any process that has imported TensorFlow.
+
+Importing the package also quiets TensorFlow's start-up log lines (see
+:mod:`dreamer_tf._quiet`); set ``DREAMER_TF_VERBOSE=1`` to see them.
 """
 
 import importlib
 
+from dreamer_tf import _quiet
+
 __version__ = "0.1.0"
+
+_quiet.install()
 
 _PUBLIC_SYMBOLS = {
     "DreamerConfig": "dreamer_tf.config",
