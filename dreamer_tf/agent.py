@@ -285,7 +285,9 @@ class Dreamer(tf.Module):
         Returns:
             Scalar metrics keyed by name (every loss, the three gradient norms,
             prior and posterior entropy, the KL and the action entropy), as
-            means over replicas.
+            means over replicas, and ``update_skipped``: 1 when a loss or
+            gradient was not finite, in which case no weight and no optimizer
+            state changed, else 0.
         """
         per_replica = self.strategy.run(self._train_function, args=(batch,))
         return {
@@ -304,15 +306,23 @@ class Dreamer(tf.Module):
             actor_loss = actor_critic.actor_loss(returns, weights)
         with tf.GradientTape() as value_tape:
             value_loss = actor_critic.value_loss(features, returns, weights)
-        metrics["model_grad_norm"] = self._apply_gradients(
-            self.model_optimizer, model_tape, model_loss, self.model_variables
+        updates = [
+            (self.model_optimizer, model_tape, model_loss, self.model_variables),
+            (self.actor_optimizer, actor_tape, actor_loss, self.actor_variables),
+            (self.value_optimizer, value_tape, value_loss, self.value_variables),
+        ]
+        clipped = []
+        for (optimizer, tape, loss, variables), part in zip(updates, _PARTS):
+            gradients, metrics[f"{part}_grad_norm"] = self._clipped_gradients(
+                tape, loss, variables
+            )
+            clipped.append((optimizer, gradients, variables))
+        finite = self._all_finite(
+            [model_loss, actor_loss, value_loss]
+            + [metrics[f"{part}_grad_norm"] for part in _PARTS]
         )
-        metrics["actor_grad_norm"] = self._apply_gradients(
-            self.actor_optimizer, actor_tape, actor_loss, self.actor_variables
-        )
-        metrics["value_grad_norm"] = self._apply_gradients(
-            self.value_optimizer, value_tape, value_loss, self.value_variables
-        )
+        self._apply_if(finite, clipped)
+        metrics["update_skipped"] = 1.0 - tf.cast(finite, tf.float32)
         metrics.update(
             actor_loss=actor_loss,
             value_loss=value_loss,
@@ -323,8 +333,8 @@ class Dreamer(tf.Module):
         )
         return metrics
 
-    def _apply_gradients(self, optimizer, tape, loss, variables) -> tf.Tensor:
-        """Clips the gradient of the global-batch loss and applies it.
+    def _clipped_gradients(self, tape, loss, variables):
+        """The global-batch gradient of ``loss``, clipped, and its norm.
 
         Each replica's loss is divided by the replica count, so the replicas'
         gradients sum to that of the global batch; clipping that sum keeps
@@ -340,11 +350,51 @@ class Dreamer(tf.Module):
         if replicas > 1:
             # Keras sums gradients over replicas once more when applying them.
             gradients = [gradient / replicas for gradient in gradients]
-        optimizer.apply(gradients, variables)
-        return norm
+        return gradients, norm
+
+    def _all_finite(self, values: list[tf.Tensor]) -> tf.Tensor:
+        """Whether every value is finite on every replica (the same answer on all)."""
+        non_finite = tf.add_n(
+            [tf.reduce_sum(tf.cast(~tf.math.is_finite(v), tf.float32)) for v in values]
+        )
+        if self.strategy.num_replicas_in_sync > 1:
+            context = tf.distribute.get_replica_context()
+            non_finite = context.all_reduce(tf.distribute.ReduceOp.SUM, non_finite)
+        return tf.equal(non_finite, 0.0)
+
+    def _apply_if(self, finite: tf.Tensor, updates) -> None:
+        """Applies every ``(optimizer, gradients, variables)`` only if ``finite``.
+
+        A skipped update leaves weights and optimizer state (moments and
+        iterations) untouched, as the paper's loss-scaling optimizer does for
+        steps with non-finite gradients.
+        """
+
+        def apply_all():
+            for optimizer, gradients, variables in updates:
+                optimizer.apply(gradients, variables)
+
+        if self.strategy.num_replicas_in_sync == 1:
+            tf.cond(finite, apply_all, lambda: None)
+            return
+
+        # Keras applies gradients through merge_call under multi-replica
+        # strategies, which cannot run inside a replica-context cond; the cond
+        # runs in the cross-replica context instead (every replica agrees on
+        # ``finite``).
+        def cross_replica(distribution, finite):
+            finite = distribution.experimental_local_results(finite)[0]
+            tf.cond(
+                finite,
+                lambda: distribution.extended.call_for_each_replica(apply_all),
+                lambda: None,
+            )
+
+        tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite,))
 
 
 _POLICIES = {32: "float32", 16: "mixed_bfloat16"}
+_PARTS = ("model", "actor", "value")
 
 
 def _resolve_discrete(config: DreamerConfig, action_space: gym.Space) -> bool:
