@@ -22,6 +22,8 @@ INSTALL_REQUIRES = [
     # gymnasium's MuJoCo envs import imageio when they render.
     "imageio>=2.30",
     "matplotlib>=3.8",
+    # TF 2.21 no longer installs it; runs write TensorBoard logs to look at.
+    "tensorboard>=2.21,<3",
     "tqdm>=4.60",
 ]
 
