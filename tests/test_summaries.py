@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image, ImageSequence
+from tiny import pixel_spaces, random_batch, tiny_config
 
+from dreamer_tf.agent import Dreamer
 from dreamer_tf.summaries import (
+    IMAGINED_COLOR,
+    JSONL_ONLY_METRICS,
+    OBSERVED_COLOR,
+    SCALAR_TAGS,
     MetricsWriter,
     encode_gif,
     open_loop_video,
@@ -64,22 +70,57 @@ def test_gif_accepts_floats_and_rejects_bad_shapes():
         encode_gif(np.zeros((4, 8, 8, 3), np.int32))
 
 
+# Layout of open_loop_video: a header strip above, a label column on the left,
+# and a border around each frame.
+HEADER, LABELS, BORDER = 14, 36, 2
+
+
+def open_loop_tiles(video, height, width):
+    """Cuts an open-loop video into its tiles: ``[T, 3 rows, B, H + 4, W + 4, 3]``."""
+    grid = video[:, HEADER:, LABELS:]
+    length, rows, columns = grid.shape[0], 3, grid.shape[2] // (width + 2 * BORDER)
+    tiles = grid.reshape(length, rows, height + 2 * BORDER, columns, -1, 3)
+    return tiles.transpose(0, 1, 3, 2, 4, 5)
+
+
 def test_open_loop_video_layout():
     batch, length, height, width = 2, 3, 4, 5
     truth = np.zeros((batch, length, height, width, 3), np.float32)
     truth[1] = 1.0
     prediction = np.full_like(truth, 0.5)
-    video = open_loop_video(truth, prediction)
+    video = open_loop_video(truth, prediction, context=2)
     assert video.dtype == np.uint8
-    assert video.shape == (length, 3 * height, batch * width, 3)
-    rows = [video[:, row * height : (row + 1) * height] for row in range(3)]
-    first, second = slice(0, width), slice(width, 2 * width)
+    assert video.shape == (
+        length,
+        HEADER + 3 * (height + 2 * BORDER),
+        LABELS + batch * (width + 2 * BORDER),
+        3,
+    )
+    inner = open_loop_tiles(video, height, width)[
+        ..., BORDER:-BORDER, BORDER:-BORDER, :
+    ]
     # Truth row, model row, error row (prediction - truth + 1) / 2.
-    assert np.all(rows[0][:, :, first] == 0) and np.all(rows[0][:, :, second] == 255)
-    assert np.all(rows[1] == 128)
-    assert np.all(rows[2][:, :, first] == 191) and np.all(rows[2][:, :, second] == 64)
+    assert np.all(inner[:, 0, 0] == 0) and np.all(inner[:, 0, 1] == 255)
+    assert np.all(inner[:, 1] == 128)
+    assert np.all(inner[:, 2, 0] == 191) and np.all(inner[:, 2, 1] == 64)
     with pytest.raises(ValueError, match="same shape"):
         open_loop_video(truth, prediction[:, :2])
+
+
+def test_open_loop_video_marks_observed_and_imagined_frames():
+    truth = np.zeros((2, 4, 8, 8, 1), np.float32)
+    video = open_loop_video(truth, truth, context=3)
+    tiles = open_loop_tiles(video, 8, 8)
+    for step, color in enumerate([OBSERVED_COLOR] * 3 + [IMAGINED_COLOR]):
+        corners = tiles[step, :, :, 0, 0]  # every tile's top-left border pixel
+        assert np.all(corners == color), (step, corners)
+        # The header's text is green when observed, red when imagined.
+        red, green, _ = video[step, :HEADER].reshape(-1, 3).sum(0, dtype=np.int64)
+        assert (green > red) == (color == OBSERVED_COLOR), (step, red, green)
+    labels = video[0, HEADER:, :LABELS]
+    row_height = labels.shape[0] // 3
+    for row in range(3):
+        assert labels[row * row_height : (row + 1) * row_height].any(), row
 
 
 def test_metrics_writer_jsonl_and_scalars(tmp_path):
@@ -97,9 +138,9 @@ def test_metrics_writer_jsonl_and_scalars(tmp_path):
         for value in event.summary.value
     }
     assert scalars == {
-        ("train/model_loss", 1000): 2.5,
-        ("fps", 1000): 30.0,
-        ("eval/return", 2000): 123.0,
+        ("losses/model", 1000): 2.5,
+        ("progress/frames_per_second", 1000): 30.0,
+        ("returns/eval", 2000): 123.0,
     }
     plugins = {
         value.metadata.plugin_data.plugin_name
@@ -107,6 +148,35 @@ def test_metrics_writer_jsonl_and_scalars(tmp_path):
         for value in event.summary.value
     }
     assert plugins == {"scalars"}
+
+
+def test_tensorboard_tags_have_descriptions_and_sections_with_losses_first(tmp_path):
+    metrics = {name: 1.0 for name in [*SCALAR_TAGS, *JSONL_ONLY_METRICS, "custom"]}
+    with MetricsWriter(str(tmp_path)) as writer:
+        writer.write(100, metrics)
+    assert set(read_metrics(str(tmp_path))[0]) == {"frames", "time", *metrics}
+    descriptions = {
+        value.tag: value.metadata.summary_description
+        for event in events(str(tmp_path))
+        for value in event.summary.value
+    }
+    assert len(descriptions) == len(SCALAR_TAGS) + 1  # eval/episodes: jsonl only
+    assert all(len(text) > 20 for text in descriptions.values()), descriptions
+    assert "custom" in descriptions
+    # TensorBoard orders sections alphabetically.
+    sections = sorted({tag.split("/")[0] for tag in descriptions} - {"custom"})
+    assert sections[0] == "losses", sections
+    assert all(tag.name.count("/") == 1 for tag in SCALAR_TAGS.values())
+
+
+@pytest.mark.parametrize(
+    "changes", [{"pcont": True}, {"representation": "contrastive"}], ids=str
+)
+def test_every_metric_of_an_update_has_a_tensorboard_tag(changes):
+    config = tiny_config(**changes)
+    agent = Dreamer(config, *pixel_spaces())
+    names = [f"train/{key}" for key in agent.train(random_batch(config))]
+    assert [name for name in names if name not in SCALAR_TAGS] == []
 
 
 def test_metrics_writer_rejects_reserved_and_non_scalar(tmp_path):
@@ -121,15 +191,19 @@ def test_metrics_writer_rejects_reserved_and_non_scalar(tmp_path):
 def test_video_summary_in_event_file(tmp_path):
     with MetricsWriter(str(tmp_path)) as writer:
         writer.video("eval/policy", np.stack([moving_square()] * 2), 500)
+        writer.video("custom", moving_square(), 600)
     images = [
         (event.step, value)
         for event in events(str(tmp_path))
         for value in event.summary.value
         if value.HasField("image")
     ]
-    assert len(images) == 1
-    step, value = images[0]
-    assert step == 500 and value.tag == "eval/policy"
+    assert [(step, value.tag) for step, value in images] == [
+        (500, "videos/eval_policy"),
+        (600, "custom"),
+    ]
+    value = images[0][1]
+    assert "evaluation" in value.metadata.summary_description
     image = value.image
     assert (image.height, image.width, image.colorspace) == (16, 24, 3)
     assert image.encoded_image_string.startswith(b"GIF8")

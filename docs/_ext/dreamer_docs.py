@@ -7,6 +7,9 @@
   its leading comment and the flags it sets.
 - ``.. dreamer-public-symbols::`` lists ``dreamer_tf.__all__`` with links to
   the API pages.
+- ``.. dreamer-tensorboard-tags::`` lists the TensorBoard tags of
+  :mod:`dreamer_tf.summaries` (scalars, then videos) with the name each has
+  in ``metrics.jsonl`` and its description.
 
 Nothing here is written by hand twice: adding a config field, a flagfile or a
 public symbol changes the pages on the next build.
@@ -198,8 +201,28 @@ class PublicSymbols(SphinxDirective):
         return [_table(["Name", "Module"], rows, [40, 40])]
 
 
+class TensorBoardTags(SphinxDirective):
+    """Lists every TensorBoard tag, by section, with its description."""
+
+    def run(self) -> list[nodes.Node]:
+        from dreamer_tf import summaries
+
+        self.env.note_dependency(summaries.__file__)
+        named_tags = sorted(
+            [*summaries.SCALAR_TAGS.items(), *summaries.VIDEO_TAGS.items()],
+            key=lambda item: item[1].name,
+        )
+        rows = [
+            [nodes.literal(text=tag.name), nodes.literal(text=name), tag.description]
+            for name, tag in named_tags
+        ]
+        header = ["TensorBoard tag", "In metrics.jsonl / the code", "Meaning"]
+        return [_table(header, rows, [26, 24, 50])]
+
+
 def setup(app) -> dict:
     app.add_directive("dreamer-config-table", ConfigTable)
     app.add_directive("dreamer-flagfiles", Flagfiles)
     app.add_directive("dreamer-public-symbols", PublicSymbols)
+    app.add_directive("dreamer-tensorboard-tags", TensorBoardTags)
     return {"version": "1.0", "parallel_read_safe": True}
