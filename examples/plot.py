@@ -1,12 +1,16 @@
 """Plots the evaluation return of dreamer_tf runs against the paper's Dreamer curve.
 
-Each run is a logdir written by ``examples/dmc_train.py``; its eval events are
-the lines of ``metrics.jsonl`` that have ``eval/return``. The figure shows,
-over the runs (seeds), the mean eval return and its min-max band against
-environment frames; the Dreamer paper's curve for the same task (mean and
-min-max band over its 5 seeds, shipped in ``dreamer_tf/data``) up to one
-point beyond our runs' last frame; and the final scores of the paper's
-baselines (D4PG, A3C, PlaNet, SLAC) as horizontal lines::
+Each run is a logdir written by ``examples/dmc_train.py``; its evaluations
+are the lines of ``metrics.jsonl`` that have ``eval/return``, and those of
+``--eval_only`` runs of its checkpoints the lines with ``eval_only/return``.
+The figure shows, against environment frames: over the runs (seeds), the
+mean eval return and its min-max band; every eval-only result as its own
+marker; the Dreamer paper's curve for the same task (mean and min-max band
+over its 5 seeds, shipped in ``dreamer_tf/data``), with a marker at each
+frame the paper evaluated, up to the first one at or beyond our runs' last
+frame but never fewer than two, so that even a short run is shown next to
+the paper's; and the final scores of the paper's baselines (D4PG, A3C,
+PlaNet, SLAC) as horizontal lines::
 
     python examples/plot.py --runs runs/walker/seed0 runs/walker/seed1 \\
         --output walker.png
@@ -17,6 +21,7 @@ This script needs only NumPy and Matplotlib: it does not import TensorFlow.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -37,7 +42,21 @@ BASELINE_LABELS = {
     "slac_3e6": "SLAC (3e6 frames)",
 }
 
+EVAL_KEY = "eval/return"
+EVAL_ONLY_KEY = "eval_only/return"
+# The paper evaluated every 100k frames from 5k on: show at least its first two.
+MIN_PAPER_POINTS = 2
+
 Curve = tuple[np.ndarray, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    """The returns read from a set of runs of one task."""
+
+    task: str
+    evaluations: list[Curve]
+    eval_only: list[Curve]
 
 
 def data_file(name: str) -> Path:
@@ -49,8 +68,8 @@ def data_file(name: str) -> Path:
     return path if path.is_file() else DATA_DIR / name
 
 
-def read_eval_curve(run_dir: Path) -> Curve:
-    """Reads ``(frames, eval returns)`` of a run's ``metrics.jsonl``.
+def read_returns(run_dir: Path) -> dict[str, Curve]:
+    """Reads a run's eval and eval-only returns from its ``metrics.jsonl``.
 
     A truncated last line (a crash mid-write) is skipped, as by
     :func:`dreamer_tf.summaries.read_metrics`, which this mirrors without
@@ -60,18 +79,19 @@ def read_eval_curve(run_dir: Path) -> Curve:
         run_dir: The run's logdir.
 
     Returns:
-        Frames and eval returns, sorted by frames.
+        ``(frames, returns)`` sorted by frames, under ``EVAL_KEY`` and
+        ``EVAL_ONLY_KEY``, for each of the two the run has.
 
     Raises:
         FileNotFoundError: If the run has no ``metrics.jsonl``.
-        ValueError: If it has no eval events, or a line other than the last is
-            not valid JSON.
+        ValueError: If it has neither kind of return, or a line other than
+            the last is not valid JSON.
     """
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; is {run_dir} a run's logdir?")
     lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line]
-    points = []
+    points = {EVAL_KEY: [], EVAL_ONLY_KEY: []}
     for index, line in enumerate(lines):
         try:
             record = json.loads(line)
@@ -79,12 +99,18 @@ def read_eval_curve(run_dir: Path) -> Curve:
             if index == len(lines) - 1:
                 break
             raise ValueError(f"{path}, line {index + 1}: not valid JSON.") from None
-        if "eval/return" in record:
-            points.append((record["frames"], record["eval/return"]))
-    if not points:
-        raise ValueError(f"{path} has no eval events (lines with 'eval/return').")
-    frames, returns = np.array(sorted(points), dtype=np.float64).T
-    return frames, returns
+        for key, key_points in points.items():
+            if key in record:
+                key_points.append((record["frames"], record[key]))
+    if not any(points.values()):
+        raise ValueError(
+            f"{path} has no evaluations (lines with {EVAL_KEY!r} or {EVAL_ONLY_KEY!r})."
+        )
+    return {
+        key: tuple(np.array(sorted(key_points), dtype=np.float64).T)
+        for key, key_points in points.items()
+        if key_points
+    }
 
 
 def run_task(run_dir: Path) -> str | None:
@@ -126,15 +152,122 @@ def paper_curves(task: str) -> list[Curve]:
     ]
 
 
-def clip_to(curve: Curve, last_frame: float) -> Curve:
-    """Keeps the points up to ``last_frame`` and the first one beyond it."""
+def paper_window(curve: Curve, last_frame: float) -> Curve:
+    """The paper's points up to the first at or beyond ``last_frame``.
+
+    At least ``MIN_PAPER_POINTS`` are kept, so a run shorter than the paper's
+    first evaluations is still shown next to them.
+    """
     xs, ys = curve
-    count = int(np.searchsorted(xs, last_frame, side="right")) + 1
+    count = int(np.searchsorted(xs, last_frame, side="left")) + 1
+    count = max(count, MIN_PAPER_POINTS)
     return xs[:count], ys[:count]
 
 
+def read_runs(run_dirs: Sequence[str], task: str | None) -> Runs:
+    """Reads the returns of runs of one task.
+
+    Args:
+        run_dirs: Logdirs of runs of one task (e.g. one per seed).
+        task: The task, e.g. ``"dmc_walker_walk"``; if None, read from the runs'
+            ``config.json``.
+
+    Returns:
+        The task, and each run's evaluations and eval-only results (runs with
+        none of a kind are left out of that list).
+
+    Raises:
+        FileNotFoundError: If a run has no ``metrics.jsonl``.
+        ValueError: If a run has no evaluations, or the task is not given and
+            the runs' ``config.json`` files do not name exactly one.
+    """
+    runs = [Path(run_dir) for run_dir in run_dirs]
+    returns = [read_returns(run) for run in runs]
+    if task is None:
+        tasks = {run_task(run) for run in runs}
+        if len(tasks) != 1 or None in tasks:
+            raise ValueError(
+                f"The runs' config.json files name the tasks {sorted(map(str, tasks))}; "
+                "pass --task."
+            )
+        task = tasks.pop()
+    return Runs(
+        task=task,
+        evaluations=[curves[EVAL_KEY] for curves in returns if EVAL_KEY in curves],
+        eval_only=[
+            curves[EVAL_ONLY_KEY] for curves in returns if EVAL_ONLY_KEY in curves
+        ],
+    )
+
+
+def draw_band(axes, curves: Sequence[Curve], color: str, label: str, **style) -> None:
+    """Draws the mean of ``curves`` as a line and their min-max range as a band."""
+    xs, mean, low, high = aggregate(curves)
+    axes.plot(xs, mean, color=color, label=label, **style)
+    axes.fill_between(xs, low, high, color=color, alpha=0.2, linewidth=0)
+
+
+def draw_baselines(axes, task: str) -> None:
+    """Draws the baselines' final scores as horizontal lines, all in view."""
+    baselines = json.loads(data_file("baselines.json").read_text(encoding="utf-8"))
+    scores = sorted(baselines.get(task, {}).items())
+    colors = iter(["tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"])
+    for method, score in scores:
+        axes.axhline(
+            score,
+            color=next(colors, "black"),
+            linestyle="--",
+            linewidth=1,
+            label=f"{BASELINE_LABELS.get(method, method)}: {score:g}",
+        )
+    if scores:
+        # Horizontal lines do not widen the autoscaled range.
+        highest = max(score for _, score in scores)
+        low, high = axes.get_ylim()
+        axes.set_ylim(low, max(high, highest + 0.03 * (highest - low)))
+
+
+def make_figure(runs: Runs) -> plt.Figure:
+    """Draws our runs' returns, the paper's curve and the baselines.
+
+    Args:
+        runs: What :func:`read_runs` returns.
+
+    Returns:
+        The figure; each line's label names what it shows.
+    """
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    last_frames = [xs[-1] for xs, _ in runs.evaluations + runs.eval_only]
+    if runs.evaluations:
+        count = len(runs.evaluations)
+        label = f"dreamer_tf ({count} run{'s' if count > 1 else ''})"
+        draw_band(axes, runs.evaluations, "tab:blue", label, marker=".")
+    if runs.eval_only:
+        xs, ys = (np.concatenate(values) for values in zip(*runs.eval_only))
+        axes.plot(
+            xs, ys, "D", color="tab:cyan", label="dreamer_tf, --eval_only", zorder=3
+        )
+    paper = [paper_window(curve, max(last_frames)) for curve in paper_curves(runs.task)]
+    if paper:
+        label = f"Dreamer paper ({len(paper)} seeds, mean and min-max)"
+        draw_band(axes, paper, "tab:orange", label, marker="o", markersize=4)
+    else:
+        print(
+            f"warning: no paper data for task {runs.task!r}; plotting ours only.",
+            file=sys.stderr,
+        )
+    draw_baselines(axes, runs.task)
+    axes.set_title(runs.task)
+    axes.set_xlabel("environment frames")
+    axes.set_ylabel("eval return")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small", loc="best")
+    figure.tight_layout()
+    return figure
+
+
 def plot_curves(run_dirs: Sequence[str], task: str | None, output: str) -> None:
-    """Draws our runs' eval return, the paper's curve and baselines to a PNG.
+    """Draws our runs' returns, the paper's curve and baselines to a PNG.
 
     Args:
         run_dirs: Logdirs of runs of one task (e.g. one per seed).
@@ -144,57 +277,10 @@ def plot_curves(run_dirs: Sequence[str], task: str | None, output: str) -> None:
 
     Raises:
         FileNotFoundError: If a run has no ``metrics.jsonl``.
-        ValueError: If a run has no eval events, or the task is not given and
+        ValueError: If a run has no evaluations, or the task is not given and
             the runs' ``config.json`` files do not name exactly one.
     """
-    runs = [Path(run_dir) for run_dir in run_dirs]
-    ours = [read_eval_curve(run) for run in runs]
-    if task is None:
-        tasks = {run_task(run) for run in runs}
-        if len(tasks) != 1 or None in tasks:
-            raise ValueError(
-                f"The runs' config.json files name the tasks {sorted(map(str, tasks))}; "
-                "pass --task."
-            )
-        task = tasks.pop()
-
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    xs, mean, low, high = aggregate(ours)
-    label = f"dreamer_tf ({len(ours)} run{'s' if len(ours) > 1 else ''})"
-    axes.plot(xs, mean, color="tab:blue", label=label)
-    axes.fill_between(xs, low, high, color="tab:blue", alpha=0.2, linewidth=0)
-
-    last_frame = max(curve_xs[-1] for curve_xs, _ in ours)
-    paper = [clip_to(curve, last_frame) for curve in paper_curves(task)]
-    if paper:
-        xs, mean, low, high = aggregate(paper)
-        axes.plot(
-            xs, mean, color="tab:orange", label=f"Dreamer paper ({len(paper)} seeds)"
-        )
-        axes.fill_between(xs, low, high, color="tab:orange", alpha=0.2, linewidth=0)
-    else:
-        print(
-            f"warning: no paper data for task {task!r}; plotting ours only.",
-            file=sys.stderr,
-        )
-
-    baselines = json.loads(data_file("baselines.json").read_text(encoding="utf-8"))
-    colors = iter(["tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"])
-    for method, score in sorted(baselines.get(task, {}).items()):
-        axes.axhline(
-            score,
-            color=next(colors, "black"),
-            linestyle="--",
-            linewidth=1,
-            label=f"{BASELINE_LABELS.get(method, method)}: {score:g}",
-        )
-
-    axes.set_title(task)
-    axes.set_xlabel("environment frames")
-    axes.set_ylabel("eval return")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small", loc="best")
-    figure.tight_layout()
+    figure = make_figure(read_runs(run_dirs, task))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=120)
     plt.close(figure)
