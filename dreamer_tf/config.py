@@ -109,6 +109,9 @@ class DreamerConfig:
     # Environment and schedule (frames).
     action_repeat: int = _field(2, "Frames per agent step.")
     time_limit: int = _field(1000, "Episode length limit in frames.")
+    life_done: bool = _field(
+        False, "Atari: a lost life ends the training episode (the paper's code)."
+    )
     envs: int = _field(1, "Parallel training environments (worker processes).")
     prefill: int = _field(5000, "Frames of random actions before training.")
     pretrain: int = _field(
@@ -124,16 +127,17 @@ class DreamerConfig:
     seed: int = _field(0, "Seed of networks, sampling, exploration and envs.")
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.type in ("int", "float") and value < 0:
-                raise ValueError(f"{field.name} must be >= 0, got {value!r}.")
+        # Positive fields first, so -3 and 0 get the same message.
         _require_positive(
             self,
             "cnn_depth deter_size stoch_size rssm_hidden num_units horizon "
             "batch_size batch_length action_repeat time_limit envs nstep "
             "model_lr value_lr actor_lr adam_epsilon grad_clip eval_episodes",
         )
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type in ("int", "float") and value < 0:
+                raise ValueError(f"{field.name} must be >= 0, got {value!r}.")
         _require_choice(self, "cnn_activation", ACTIVATIONS)
         _require_choice(self, "dense_activation", ACTIVATIONS)
         _require_choice(self, "actor_dist", ACTOR_DISTS)
