@@ -584,13 +584,16 @@ class TestWorkers:
             np.testing.assert_array_equal(info["discount"], [1.0, 1.0])
 
     def test_killed_worker_raises_clear_error(self):
-        env = make_vector_env("gym_CartPole-v1", 2, seed=0, pixels=False)
+        env = make_vector_env(
+            "gym_CartPole-v1", 2, seed=0, role="training", pixels=False
+        )
         env.reset()
         worker_pids = env.worker_pids
         os.kill(worker_pids[1], signal.SIGKILL)
         time.sleep(0.2)
         with pytest.raises(
-            EnvWorkerError, match=r"worker 1 .*'gym_CartPole-v1'.*SIGKILL"
+            EnvWorkerError,
+            match=r"worker 1 .*training env of task 'gym_CartPole-v1'.*SIGKILL",
         ):
             env.step(np.eye(2, dtype=np.float32))
         assert env.closed

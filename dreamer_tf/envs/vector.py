@@ -64,13 +64,23 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
     layout (with a ``_discount`` mask).
     """
 
-    def __init__(self, task: str, num_envs: int, *, seed: int, **make_env_kwargs: Any):
+    def __init__(
+        self,
+        task: str,
+        num_envs: int,
+        *,
+        seed: int,
+        role: str | None = None,
+        **make_env_kwargs: Any,
+    ):
         """Starts the workers and builds one environment in each.
 
         Args:
             task: Task name, see :func:`dreamer_tf.envs.make_env`.
             num_envs: Number of worker processes, at least 1.
             seed: Worker ``i`` builds its environment with seed ``seed + i``.
+            role: What the environments are for, e.g. ``"training"`` or
+                ``"evaluation"``; error messages name it.
             **make_env_kwargs: Other keyword arguments of ``make_env``.
 
         Raises:
@@ -86,6 +96,7 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
             raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
         check_make_env_arguments(task, seed=seed, **make_env_kwargs)
         self.task = task
+        self.description = f"{role} env" if role else "env"
         self.num_envs = num_envs
         self.metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
         self.closed = False
@@ -104,7 +115,8 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
             if (observation_space, action_space) != spaces[0]:
                 self._kill_workers()
                 raise EnvWorkerError(
-                    f"Worker {index} of task {task!r} built an environment with "
+                    f"Worker {index} of the {self.description} of task {task!r} "
+                    "built an environment with "
                     "spaces different from worker 0's."
                 )
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -269,7 +281,8 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
         if status != "ok":
             self._kill_workers()
             raise EnvWorkerError(
-                f"Environment worker {index} of task {self.task!r} raised an "
+                f"Environment worker {index} of the {self.description} of task "
+                f"{self.task!r} raised an "
                 f"exception; all workers were stopped.\n{payload}"
             )
         return payload
@@ -288,8 +301,8 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
             how = f"exited with code {exit_code}"
         self._kill_workers()
         return EnvWorkerError(
-            f"Environment worker {index} (pid {process.pid}) of task "
-            f"{self.task!r} {how}. Workers are not restarted: all were stopped "
+            f"Environment worker {index} (pid {process.pid}) of the "
+            f"{self.description} of task {self.task!r} {how}. Workers are not restarted: all were stopped "
             "and this vector env is closed; create a new one to continue."
         )
 
@@ -306,7 +319,7 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
     def _check_open(self) -> None:
         if self.closed:
             raise EnvWorkerError(
-                f"This vector env of task {self.task!r} is closed (closed by the "
+                f"The {self.description} of task {self.task!r} is closed (closed by the "
                 "caller or after a worker failed); create a new one."
             )
 
@@ -320,7 +333,12 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
 
 
 def make_vector_env(
-    task: str, num_envs: int, *, seed: int, **make_env_kwargs: Any
+    task: str,
+    num_envs: int,
+    *,
+    seed: int,
+    role: str | None = None,
+    **make_env_kwargs: Any,
 ) -> SubprocessVectorEnv:
     """Creates ``num_envs`` environments of one task in worker processes.
 
@@ -332,6 +350,8 @@ def make_vector_env(
         task: Task name, see :func:`dreamer_tf.envs.make_env`.
         num_envs: Number of environments (one process each).
         seed: Environment ``i`` is built with seed ``seed + i``.
+        role: What the environments are for (``"training"``, ``"evaluation"``);
+            error messages name it.
         **make_env_kwargs: Keyword arguments of ``make_env`` (``action_repeat``,
             ``time_limit``, ``image_size``, ``pixels``, ``grayscale``,
             ``life_done``).
@@ -344,4 +364,4 @@ def make_vector_env(
             starts.
         EnvWorkerError: If a worker fails to build its environment.
     """
-    return SubprocessVectorEnv(task, num_envs, seed=seed, **make_env_kwargs)
+    return SubprocessVectorEnv(task, num_envs, seed=seed, role=role, **make_env_kwargs)
