@@ -6,18 +6,60 @@ This module does not import TensorFlow, so bad input fails in a second.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
+import math
 import os
 import pathlib
+import re
 import tempfile
 
 from dreamer_tf import envs
 from dreamer_tf.config import DreamerConfig
+from dreamer_tf.envs.make import check_make_env_arguments
 
 # Fields that may change between a run and its resumption.
 RESUMABLE_FIELDS = frozenset(
     {"steps", "log_every", "eval_every", "eval_episodes", "jit_compile", "envs"}
 )
+LOCK_FILE_NAME = "run.lock"
+CHECKPOINT_FILE_PATTERN = re.compile(r"^ckpt-(?P<number>\d+)\.(index|data-.*)$")
+
+# Open lock files of the logdirs this process runs in, by resolved path. The
+# kernel drops an flock when its process dies, even by SIGKILL.
+_held_locks: dict[pathlib.Path, int] = {}
+
+
+class RunError(RuntimeError):
+    """A run cannot go on; the message is one line that says what to do."""
+
+
+def checkpoint_numbers(directory: str | os.PathLike) -> list[int]:
+    """The numbers ``N`` of the ``ckpt-N`` files in a directory, newest first.
+
+    A checkpoint counts as soon as one of its files (index or data) exists,
+    so a damaged one is listed too and can be named.
+
+    Args:
+        directory: A checkpoint directory; a missing one has none.
+
+    Returns:
+        The distinct numbers, in decreasing order.
+    """
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        return []
+    numbers = {
+        int(match["number"])
+        for match in map(CHECKPOINT_FILE_PATTERN.match, os.listdir(directory))
+        if match
+    }
+    return sorted(numbers, reverse=True)
+
+
+def max_episode_entries(config: DreamerConfig) -> int:
+    """Most entries (steps + 1) an episode can have under the time limit."""
+    return math.ceil(config.time_limit / config.action_repeat) + 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +95,25 @@ def check_run(spec: RunSpec) -> pathlib.Path:
     Returns:
         The logdir as a path.
 
+    Also takes the logdir's lock (see :func:`lock_logdir`), which this
+    process then holds until :func:`unlock_logdir` or its exit.
+
     Raises:
-        ValueError: For an unknown task, an unwritable logdir, a resume with a
-            conflicting config, or ``eval_only`` without a checkpoint.
+        ValueError: For an unknown task, a ``batch_length`` longer than any
+            episode, an ``export_dir`` that is a file, an unwritable logdir, a
+            logdir another process runs in, a resume with a conflicting
+            config, or ``eval_only`` without a checkpoint.
     """
+    config = spec.config
     envs.validate_task(spec.task)
+    check_make_env_arguments(
+        spec.task, life_done=config.life_done, pixels=config.observation == "pixels"
+    )
+    _check_batch_length(config)
+    if spec.export_dir and pathlib.Path(spec.export_dir).expanduser().is_file():
+        raise ValueError(
+            f"--export_dir {spec.export_dir!r} is a file; pass a directory path."
+        )
     logdir = pathlib.Path(spec.logdir).expanduser()
     try:
         logdir.mkdir(parents=True, exist_ok=True)
@@ -65,10 +121,13 @@ def check_run(spec: RunSpec) -> pathlib.Path:
             pass
     except OSError as error:
         raise ValueError(f"logdir {str(logdir)!r} is not writable: {error}") from None
+    lock_logdir(logdir)
     saved_path = logdir / "config.json"
-    current = {"task": spec.task, **spec.config.to_dict()}
+    current = {"task": spec.task, **config.to_dict()}
     if saved_path.exists():
         saved = json.loads(saved_path.read_text())
+        # Fields added since the run started compare at their defaults.
+        saved = {**DreamerConfig().to_dict(), **saved}
         conflicts = sorted(
             key
             for key in set(saved) | set(current)
@@ -83,10 +142,62 @@ def check_run(spec: RunSpec) -> pathlib.Path:
                 f"logdir {str(logdir)!r} holds a run with another config ({details}); "
                 "use a new --logdir or the same flags."
             )
-    elif spec.eval_only:
-        raise ValueError(f"--eval_only needs a trained run in {str(logdir)!r}.")
+    if spec.eval_only and not checkpoint_numbers(logdir / "checkpoints"):
+        raise ValueError(
+            f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
+            "train a run there first."
+        )
     _write_atomically(saved_path, json.dumps(current, indent=2))
     return logdir
+
+
+def lock_logdir(logdir: str | os.PathLike) -> None:
+    """Makes this process the only one running in ``logdir``.
+
+    An exclusive ``flock`` on ``logdir/run.lock``; taking it again in the same
+    process does nothing. The kernel releases it when the process ends, also
+    when it is killed, so a crashed run never leaves a stale lock.
+
+    Args:
+        logdir: An existing run directory.
+
+    Raises:
+        ValueError: If another process holds the lock.
+    """
+    path = pathlib.Path(logdir).resolve() / LOCK_FILE_NAME
+    if path.parent in _held_locks:
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        os.close(descriptor)
+        raise ValueError(
+            f"logdir {str(path.parent)!r} is in use by another run (pid "
+            f"{owner or '?'}); wait for it to end or use another --logdir."
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    _held_locks[path.parent] = descriptor
+
+
+def unlock_logdir(logdir: str | os.PathLike) -> None:
+    """Releases this process's lock on ``logdir``, if it holds one."""
+    descriptor = _held_locks.pop(pathlib.Path(logdir).resolve(), None)
+    if descriptor is not None:
+        os.close(descriptor)
+
+
+def _check_batch_length(config: DreamerConfig) -> None:
+    longest = max_episode_entries(config)
+    if config.batch_length > longest:
+        raise ValueError(
+            f"batch_length {config.batch_length} is longer than any episode can "
+            f"be ({longest} entries: time_limit {config.time_limit} / action_repeat "
+            f"{config.action_repeat} steps + 1); lower --batch_length or raise "
+            "--time_limit."
+        )
 
 
 def _write_atomically(path: pathlib.Path, text: str) -> None:

@@ -8,8 +8,12 @@ flagfiles in ``examples/configs/`` hold presets::
 
 Rerun the same command to resume. ``--eval_only`` evaluates the latest
 checkpoint; ``--export_dir`` writes the policy as a TensorFlow SavedModel.
-Bad input (unknown task, invalid value, unwritable logdir) exits with a
-one-line error before any model is built or worker started.
+Bad input (unknown task, invalid value, unwritable logdir or one another run
+is using, ``batch_length`` longer than an episode, ``--eval_only`` without a
+checkpoint, ``--export_dir`` that is a file) exits with a one-line error
+before TensorFlow is imported or any worker started; a run that cannot go on
+(no checkpoint restores, updates keep failing, a worker died) exits with one
+too.
 """
 
 import sys
@@ -17,7 +21,8 @@ import sys
 from absl import app, flags, logging
 
 from dreamer_tf.config import config_from_flags, define_flags
-from dreamer_tf.rundir import RunSpec, check_run
+from dreamer_tf.envs import EnvWorkerError
+from dreamer_tf.rundir import RunError, RunSpec, check_run
 
 define_flags()
 flags.DEFINE_string(
@@ -50,7 +55,10 @@ def main(argv: list[str]) -> None:
     # TensorFlow is imported only after every check has passed.
     from dreamer_tf.training import run
 
-    run(spec)
+    try:
+        run(spec)
+    except (RunError, EnvWorkerError) as error:
+        sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
