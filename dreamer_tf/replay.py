@@ -6,9 +6,11 @@ flags), ``action`` float32 ``[T+1, A]`` where ``action[t]`` led to observation
 ``t`` (zeros at ``t = 0``), ``reward`` float32 ``[T+1]`` (``reward[0] = 0``) and
 ``discount`` float32 ``[T+1]``. ``T`` is the episode's number of steps.
 
-Each episode is stored as ``<UTC time>-<uuid>-<T>.npz`` so that steps can be
-counted from file names alone. This module imports TensorFlow only inside
-:meth:`Replay.dataset`, so environment workers and tools can use it without.
+Each episode is stored as ``<UTC time>-<uuid>-<T>.npz`` (mode 0644). The name
+is a hint only: :class:`Replay` counts and samples the episodes whose data
+loads, is finite and matches the expected keys, dtypes and shapes. This module
+imports TensorFlow only inside :meth:`Replay.dataset`, so environment workers
+and tools can use it without.
 """
 
 import contextlib
@@ -21,6 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -35,6 +38,8 @@ EPISODE_FILE_PATTERN = re.compile(
 _FLOAT32_KEYS = REQUIRED_KEYS
 
 Episode = dict[str, np.ndarray]
+Signature = dict[str, tuple[np.dtype, tuple[int, ...]]]
+EPISODE_FILE_MODE = 0o644
 
 
 def episode_steps(episode: Mapping[str, np.ndarray]) -> int:
@@ -64,6 +69,9 @@ def steps_from_file_name(path: str | os.PathLike) -> int | None:
 
 def count_episodes(directory: str | os.PathLike) -> tuple[int, int]:
     """Counts the episodes and steps in a directory from file names only.
+
+    Fast but trusting: a damaged or foreign file with an episode's name counts
+    too. :attr:`Replay.total_steps` counts from the data.
 
     Args:
         directory: Directory of episode files; a missing directory counts as
@@ -118,6 +126,60 @@ def check_episode(episode: Mapping[str, Any], copy: bool = True) -> Episode:
     return checked
 
 
+def find_nonfinite(episode: Mapping[str, np.ndarray]) -> str | None:
+    """Describes the first non-finite (NaN or infinite) float entry of an episode.
+
+    Args:
+        episode: An episode dict.
+
+    Returns:
+        For example ``"reward at step 12"``, or None if every float is finite.
+    """
+    for key, array in episode.items():
+        if not np.issubdtype(array.dtype, np.floating):
+            continue
+        bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+        if bad.any():
+            return f"{key} at step {int(np.argmax(bad))}"
+    return None
+
+
+def episode_signature(observation_space: Any, action_space: Any) -> Signature:
+    """The keys, dtypes and per-step shapes of episodes from an environment.
+
+    Args:
+        observation_space: A ``gymnasium.spaces.Dict`` of one environment.
+        action_space: Its ``Box`` action space.
+
+    Returns:
+        ``{key: (dtype, shape)}`` as :meth:`Replay.add` stores them.
+    """
+    signature = {
+        key: (np.dtype(space.dtype), tuple(space.shape))
+        for key, space in observation_space.spaces.items()
+    }
+    signature["action"] = (np.dtype(np.float32), tuple(action_space.shape))
+    signature["reward"] = (np.dtype(np.float32), ())
+    signature["discount"] = (np.dtype(np.float32), ())
+    return signature
+
+
+def signature_mismatch(signature: Signature, expected: Signature) -> str | None:
+    """Says how an episode's signature differs from the expected one.
+
+    Returns:
+        For example ``"image: (dtype('uint8'), (32, 32, 3)) instead of
+        (dtype('uint8'), (64, 64, 3))"``, or None if they are equal.
+    """
+    differences = [
+        f"{key}: {signature.get(key, 'missing')} instead of "
+        f"{expected.get(key, 'absent')}"
+        for key in sorted(set(signature) | set(expected))
+        if signature.get(key) != expected.get(key)
+    ]
+    return "; ".join(differences) or None
+
+
 def save_episode(
     directory: str | os.PathLike, episode: Mapping[str, Any]
 ) -> pathlib.Path:
@@ -152,6 +214,8 @@ def _write_episode(directory: pathlib.Path, episode: Episode) -> pathlib.Path:
     )
     try:
         with os.fdopen(descriptor, "wb") as file:
+            # mkstemp creates 0600; episodes are data others may read.
+            os.fchmod(file.fileno(), EPISODE_FILE_MODE)
             np.savez_compressed(file, **episode)
             file.flush()
             os.fsync(file.fileno())
@@ -174,8 +238,9 @@ def load_episode(path: str | os.PathLike) -> Episode:
         The episode.
 
     Raises:
-        ValueError: If the name is not an episode file name, or the content is
-            not an episode whose length matches the name.
+        ValueError: If the name is not an episode file name, the file is not a
+            zip archive, or the content is not an episode whose length matches
+            the name.
         Exception: Whatever numpy or zipfile raise on truncated or corrupt files
             (``zipfile.BadZipFile``, ``zlib.error``, ``EOFError``, ``OSError``).
     """
@@ -183,6 +248,11 @@ def load_episode(path: str | os.PathLike) -> Episode:
     steps = steps_from_file_name(path)
     if steps is None:
         raise ValueError(f"{path.name!r} is not an episode file name.")
+    # numpy calls any file that is neither .npy nor zip "pickled data".
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path.name!r} is not a zip (.npz) archive: damaged or not an episode."
+        )
     with np.load(path, allow_pickle=False) as archive:
         # Reading every array checks its CRC, which catches truncated files.
         episode = {key: archive[key] for key in archive.files}
@@ -217,9 +287,12 @@ class Replay:
 
     On construction it loads the episodes already in ``directory``, newest
     first, up to the capacity, so a restarted run keeps its data. Files that
-    are truncated, corrupt or foreign (including leftovers of interrupted
-    writes) are skipped with one warning each and counted in
-    :attr:`skipped_files`; they never stop training.
+    are truncated, corrupt, foreign (including leftovers of interrupted
+    writes), hold non-finite values or differ from the expected signature are
+    skipped with one warning each (naming the file and the reason) and counted
+    in :attr:`skipped_files`; they never stop training. Files beyond the
+    capacity are not loaded; their reward arrays alone are checked to count
+    their steps in :attr:`total_steps`.
 
     Sampling (the spec's "Replay"): pick an episode uniformly among those with
     at least ``length`` entries, then a uniform window of ``length``
@@ -241,6 +314,7 @@ class Replay:
         evict_from_disk: bool = False,
         balance_ends: bool = False,
         seed: int | None = None,
+        signature: Signature | None = None,
     ):
         """Creates the replay and loads the episodes in ``directory``.
 
@@ -254,6 +328,9 @@ class Replay:
                 those beyond the capacity when loading).
             balance_ends: Favour windows at episode ends (see the class doc).
             seed: Seed of the generator used by :meth:`sample` by default.
+            signature: Keys, dtypes and per-step shapes every episode must have
+                (see :func:`episode_signature`); None takes them from the
+                newest loadable file.
 
         Raises:
             ValueError: If the capacity or action repeat is not positive.
@@ -276,7 +353,8 @@ class Replay:
         # Oldest first; dicts keep insertion order.
         self._episodes: dict[pathlib.Path, Episode] = {}
         self._num_steps = 0
-        self._signature: dict[str, tuple[np.dtype, tuple[int, ...]]] | None = None
+        self._total_steps = 0
+        self._signature = dict(signature) if signature is not None else None
         self._load_directory()
 
     @property
@@ -288,6 +366,15 @@ class Replay:
     def num_steps(self) -> int:
         """Number of steps of the episodes held in RAM."""
         return self._num_steps
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of every valid episode on disk, held in RAM or not.
+
+        Counted from the data, never from file names. Episodes evicted from
+        disk (``evict_from_disk``) no longer count.
+        """
+        return self._total_steps
 
     def __len__(self) -> int:
         return len(self._episodes)
@@ -313,14 +400,16 @@ class Replay:
             The path of the episode file.
 
         Raises:
-            ValueError: If the episode is malformed or its keys, dtypes or
-                shapes differ from the episodes already stored.
+            ValueError: If the episode is malformed, holds a non-finite value,
+                or its keys, dtypes or shapes differ from the expected ones.
         """
         episode = check_episode(episode)
         self._check_signature(episode)
+        _check_finite(episode)
         path = _write_episode(self.directory, episode)
         with self._lock:
             self._insert(path, episode)
+            self._total_steps += episode_steps(episode)
             self._evict()
         return path
 
@@ -450,18 +539,23 @@ class Replay:
             capacity_reached = capacity_reached or (
                 bool(loaded) and not self._fits(loaded_steps + steps)
             )
-            if capacity_reached:
-                if self.evict_from_disk:
-                    path.unlink(missing_ok=True)
+            if capacity_reached and self.evict_from_disk:
+                path.unlink(missing_ok=True)
                 continue
             try:
-                episode = load_episode(path)
-                self._check_signature(episode)
+                if capacity_reached:
+                    _check_reward_array(path, steps)
+                else:
+                    episode = load_episode(path)
+                    self._check_signature(episode)
+                    _check_finite(episode)
             except Exception as error:  # noqa: BLE001 - any bad file is skipped.
-                self._skip(path, f"{type(error).__name__}: {error}")
+                self._skip(path, _reason(error))
                 continue
-            loaded.append((path, episode))
-            loaded_steps += steps
+            self._total_steps += steps
+            if not capacity_reached:
+                loaded.append((path, episode))
+                loaded_steps += steps
         for path, episode in reversed(loaded):
             self._insert(path, episode)
 
@@ -481,9 +575,11 @@ class Replay:
     def _evict(self) -> None:
         while len(self._episodes) > 1 and not self._fits(self._num_steps):
             path = next(iter(self._episodes))
-            self._num_steps -= episode_steps(self._episodes.pop(path))
+            steps = episode_steps(self._episodes.pop(path))
+            self._num_steps -= steps
             if self.evict_from_disk:
                 path.unlink(missing_ok=True)
+                self._total_steps -= steps
 
     def _check_signature(self, episode: Episode) -> None:
         signature = {
@@ -491,11 +587,34 @@ class Replay:
         }
         if self._signature is None:
             self._signature = signature
-        elif signature != self._signature:
-            raise ValueError(
-                f"Episode keys, dtypes or shapes {signature} differ from the stored "
-                f"episodes' {self._signature}."
-            )
+            return
+        mismatch = signature_mismatch(signature, self._signature)
+        if mismatch:
+            raise ValueError(f"Episode keys, dtypes or shapes differ: {mismatch}.")
+
+
+def _check_finite(episode: Episode) -> None:
+    problem = find_nonfinite(episode)
+    if problem:
+        raise ValueError(f"Episode holds a non-finite {problem}.")
+
+
+def _check_reward_array(path: pathlib.Path, steps: int) -> None:
+    if not zipfile.is_zipfile(path):
+        raise ValueError("not a zip (.npz) archive: damaged or not an episode.")
+    with np.load(path, allow_pickle=False) as archive:
+        reward = archive["reward"]
+    if reward.shape != (steps + 1,):
+        raise ValueError(f"names {steps} steps but its reward has {reward.shape}.")
+    if not np.isfinite(reward).all():
+        raise ValueError("its reward holds non-finite values.")
+
+
+def _reason(error: Exception) -> str:
+    # ValueErrors are ours and say what is wrong; name the type of others.
+    if isinstance(error, ValueError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 class EpisodeBuilder:
@@ -504,8 +623,9 @@ class EpisodeBuilder:
     Feed it every batch of observations as it comes (from ``reset`` and from
     each ``step``), together with the actions that led to them. A row with
     ``is_first`` starts an episode (its action is replaced by zeros, reward 0,
-    discount 1); a row with ``is_last`` completes one, which is returned. Rows
-    of an environment that has not started an episode are ignored.
+    discount 1); a row with ``is_last`` completes one, which is returned with
+    its environment's index. Rows of an environment that has not started an
+    episode are ignored.
     """
 
     def __init__(self, num_envs: int):
@@ -522,7 +642,7 @@ class EpisodeBuilder:
         action: np.ndarray,
         reward: np.ndarray | None,
         discount: np.ndarray | None = None,
-    ) -> list[Episode]:
+    ) -> list[tuple[int, Episode]]:
         """Adds one batch of transitions.
 
         Args:
@@ -537,8 +657,8 @@ class EpisodeBuilder:
                 uses ``1 - is_terminal``.
 
         Returns:
-            The episodes completed by this batch (possibly none), in the
-            replay's layout.
+            ``(environment index, episode)`` for each episode completed by this
+            batch (possibly none), in the replay's layout.
         """
         action = np.asarray(action, dtype=np.float32)
         num_envs = len(self._transitions)
@@ -566,12 +686,11 @@ class EpisodeBuilder:
             transition["discount"] = np.float32(1.0 if is_first else discount[index])
             transitions.append(transition)
             if bool(observation["is_last"][index]):
-                finished.append(
-                    {
-                        key: np.stack([step[key] for step in transitions])
-                        for key in transition
-                    }
-                )
+                episode = {
+                    key: np.stack([step[key] for step in transitions])
+                    for key in transition
+                }
+                finished.append((index, episode))
                 self._transitions[index] = None
         return finished
 

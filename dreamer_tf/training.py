@@ -10,13 +10,20 @@ A run lives in one ``logdir``::
     logdir/events.*         TensorBoard scalars and GIF videos
 
 Rerunning with the same ``logdir`` resumes: finished episodes are reloaded,
-the frame count continues from them, and neither prefill nor pretraining is
-repeated.
+the frame count continues from those that load, and neither prefill nor
+pretraining is repeated. One process at a time runs in a logdir (a lock).
+
+What goes wrong never spoils a run: the newest checkpoint that restores is
+used (damaged ones are named and skipped), episodes with a non-finite value
+are not stored, updates with non-finite losses or gradients are skipped by
+the agent (the run stops after :data:`MAX_CONSECUTIVE_SKIPPED_UPDATES` in a
+row), and no checkpoint is written with a non-finite weight.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
 import time
 
@@ -27,11 +34,17 @@ import tensorflow as tf
 from dreamer_tf import envs
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.calibration import value_error
-from dreamer_tf.replay import EpisodeBuilder, Replay, count_episodes
-from dreamer_tf.rundir import RunSpec, check_run
+from dreamer_tf.checkpoints import RunCheckpoints
+from dreamer_tf.replay import EpisodeBuilder, Replay, episode_signature, find_nonfinite
+from dreamer_tf.rundir import RunError, RunSpec, check_run, unlock_logdir
 from dreamer_tf.summaries import MetricsWriter, encode_gif, open_loop_video
 
+logger = logging.getLogger(__name__)
+
 VALUE_ERROR_EPISODES = 10
+# An occasional skipped update is harmless; a long streak means the data or
+# the weights are broken and more updates will not mend them.
+MAX_CONSECUTIVE_SKIPPED_UPDATES = 20
 
 
 def run(spec: RunSpec) -> None:
@@ -39,8 +52,17 @@ def run(spec: RunSpec) -> None:
 
     Raises:
         ValueError: For invalid input, before any model or worker starts.
+        RunError: If no checkpoint restores, or training cannot go on.
+        dreamer_tf.envs.EnvWorkerError: If an environment worker dies.
     """
     logdir = check_run(spec)
+    try:
+        _run(spec, logdir)
+    finally:
+        unlock_logdir(logdir)
+
+
+def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
     if spec.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(spec.config.seed)
@@ -50,8 +72,9 @@ def run(spec: RunSpec) -> None:
         "time_limit": config.time_limit,
         "pixels": config.observation == "pixels",
     }
+    # Evaluation plays whole games, as published Atari scores do.
     eval_env = envs.make_vector_env(
-        spec.task, 1, seed=config.seed + 10_000, **env_options
+        spec.task, 1, seed=config.seed + 10_000, role="evaluation", **env_options
     )
     train_env = None
     try:
@@ -59,14 +82,16 @@ def run(spec: RunSpec) -> None:
             config, eval_env.single_observation_space, eval_env.single_action_space
         )
         progress = Progress()
-        checkpoint = tf.train.Checkpoint(agent=agent, progress=progress)
-        manager = tf.train.CheckpointManager(checkpoint, logdir / "checkpoints", 3)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        checkpoints = RunCheckpoints(
+            logdir / "checkpoints",
+            tf.train.Checkpoint(agent=agent, progress=progress),
+            agent_weights(agent),
+        )
+        restored = checkpoints.restore()
         writer = MetricsWriter(str(logdir))
         if spec.eval_only:
-            if not manager.latest_checkpoint:
-                raise ValueError(f"No checkpoint in {str(logdir)!r} to evaluate.")
+            if restored is None:
+                raise RunError(f"No checkpoint in {str(logdir)!r} to evaluate.")
             gif_path = logdir / "eval_only.gif"
             returns = evaluate(
                 agent, eval_env, config.eval_episodes, writer, "eval_only", gif_path
@@ -76,11 +101,17 @@ def run(spec: RunSpec) -> None:
                 print(f"video of the first episode: {gif_path}")
         else:
             train_env = envs.make_vector_env(
-                spec.task, config.envs, seed=config.seed, **env_options
+                spec.task,
+                config.envs,
+                seed=config.seed,
+                role="training",
+                life_done=config.life_done,
+                **env_options,
             )
-            Loop(
-                spec, logdir, agent, progress, manager, writer, train_env, eval_env
-            ).run()
+            loop = Loop(
+                spec, logdir, agent, progress, checkpoints, writer, train_env, eval_env
+            )
+            loop.run(resumed=restored is not None)
         if spec.export_dir:
             from dreamer_tf.export import export_policy
 
@@ -91,6 +122,47 @@ def run(spec: RunSpec) -> None:
         eval_env.close()
         if train_env is not None:
             train_env.close()
+
+
+def agent_weights(agent: Dreamer) -> list:
+    """Every variable of the agent's networks and optimizers."""
+    modules = (
+        agent.world_model,
+        agent.actor_critic.actor,
+        agent.actor_critic.value,
+        agent.model_optimizer,
+        agent.actor_optimizer,
+        agent.value_optimizer,
+    )
+    return [variable for module in modules for variable in module.variables]
+
+
+def reset_starting_states(agent: Dreamer, state, is_first: np.ndarray):
+    """Gives environments that start an episode a fresh policy state.
+
+    The policy zeroes those rows by multiplying them with 0, which keeps a NaN
+    that a non-finite observation left in them; replacing the rows keeps one
+    bad episode from spoiling every later episode of that environment.
+
+    Args:
+        agent: The agent.
+        state: The policy state, or None at the start.
+        is_first: ``[num_envs]`` bools.
+
+    Returns:
+        The state with the rows of starting environments replaced.
+    """
+    if state is None or not np.any(is_first):
+        return state
+    starts = tf.constant(np.asarray(is_first, bool))
+
+    def replace_rows(old, fresh):
+        rows = tf.reshape(starts, [-1] + [1] * (len(old.shape) - 1))
+        return tf.where(rows, fresh, old)
+
+    return tf.nest.map_structure(
+        replace_rows, state, agent.initial_state(len(is_first))
+    )
 
 
 class Progress(tf.Module):
@@ -128,6 +200,7 @@ def evaluate(
     while len(returns) < episodes:
         if len(returns) == 0 and "image" in observation:
             frames.append(observation["image"][0])
+        state = reset_starting_states(agent, state, observation["is_first"])
         action, state = agent.policy(observation, state, training=False)
         observation, reward, _, _, _ = eval_env.step(action.numpy())
         episode_return += float(reward[0])
@@ -156,43 +229,54 @@ class Loop:
         logdir: Its directory.
         agent: The Dreamer agent (restored if resuming).
         progress: The checkpointed counters.
-        manager: The checkpoint manager.
+        checkpoints: The run's checkpoints, restored.
         writer: Metrics and summaries.
         train_env: Training environments.
         eval_env: One evaluation environment.
     """
 
     def __init__(
-        self, spec, logdir, agent, progress, manager, writer, train_env, eval_env
+        self, spec, logdir, agent, progress, checkpoints, writer, train_env, eval_env
     ):
         self.config = spec.config
-        self.agent, self.progress, self.manager = agent, progress, manager
+        self.agent, self.progress, self.checkpoints = agent, progress, checkpoints
         self.writer, self.train_env, self.eval_env = writer, train_env, eval_env
         self.replay = Replay(
             logdir / "episodes",
             self.config.replay_capacity or None,
             action_repeat=self.config.action_repeat,
             seed=self.config.seed,
+            signature=episode_signature(
+                train_env.single_observation_space, train_env.single_action_space
+            ),
         )
-        _, steps = count_episodes(logdir / "episodes")
-        self.frames = steps * self.config.action_repeat
+        self.frames = self.replay.total_steps * self.config.action_repeat
         agent.frames.assign(self.frames)
         self.rng = np.random.default_rng(self.config.seed)
         saved_rng = progress.rng_state.numpy().decode()
         if saved_rng:
             self.rng.bit_generator.state = json.loads(saved_rng)
         self.train_metrics: dict[str, list[float]] = {}
+        self.consecutive_skipped_updates = 0
+        self.dropped_episodes = 0
         self.episode_returns: list[float] = []
         self.episode_lengths: list[int] = []
         self.clock = (time.time(), self.frames, int(progress.updates.numpy()))
         self.start_time = time.time()
         self.start_frames = self.frames
 
-    def run(self) -> None:
-        """Runs until ``config.steps`` frames; checkpoints and logs on the way."""
+    def run(self, resumed: bool) -> None:
+        """Runs until ``config.steps`` frames; checkpoints and logs on the way.
+
+        Args:
+            resumed: Whether a checkpoint was restored.
+
+        Raises:
+            RunError: After :data:`MAX_CONSECUTIVE_SKIPPED_UPDATES` skipped
+                updates in a row, or if the weights became non-finite.
+        """
         config, progress = self.config, self.progress
-        if self.frames:
-            print(f"resuming at {self.frames} frames ({len(self.replay)} episodes)")
+        self._announce_start(resumed)
         observation, _ = self.train_env.reset()
         builder = EpisodeBuilder(self.train_env.num_envs)
         action_size = self.agent.action_size
@@ -203,10 +287,14 @@ class Loop:
                 if not progress.pretrained.numpy():
                     self.train(config.pretrain)
                     progress.pretrained.assign(True)
+                    # As in the paper's code, the regular phases count from here.
+                    progress.last_train.assign(self.frames)
                     self.save()
                 elif self.frames - progress.last_train.numpy() >= config.train_every:
                     self.train(config.train_steps)
-                    progress.last_train.assign(self.frames)
+                    # On a fixed grid (the paper's code), so that several
+                    # envs' uneven frame steps do not drift the schedule.
+                    progress.last_train.assign_add(config.train_every)
                 if self._due(progress.last_eval, config.eval_every):
                     progress.last_eval.assign(self.frames)
                     self.evaluate()
@@ -220,19 +308,54 @@ class Loop:
                     self.rng,
                 )
             else:
+                state = reset_starting_states(
+                    self.agent, state, observation["is_first"]
+                )
                 action, state = self.agent.policy(observation, state, training=True)
                 action = action.numpy()
             observation, reward, _, _, info = self.train_env.step(action)
-            for episode in builder.add(
+            for env_index, episode in builder.add(
                 observation, action, reward, info.get("discount")
             ):
-                self.replay.add(episode)
-                self.episode_returns.append(float(episode["reward"].sum()))
-                self.episode_lengths.append(len(episode["reward"]) - 1)
+                self.store(env_index, episode)
             stepped = int(np.sum(~observation["is_first"]))
             self.frames += stepped * config.action_repeat
             self.agent.frames.assign(self.frames)
         self.log()
+
+    def _announce_start(self, resumed: bool) -> None:
+        episodes = len(self.replay)
+        if resumed and self.frames:
+            print(f"resuming at {self.frames} frames ({episodes} episodes)")
+        elif self.frames:
+            print(
+                f"no checkpoint, but {episodes} episodes ({self.frames} frames) in "
+                "the replay: training starts from fresh weights on them "
+                "(pretraining again); the frame count continues from there"
+            )
+
+    def store(self, env_index: int, episode: dict) -> None:
+        """Stores a finished training episode unless a value is not finite.
+
+        Dropped, not stored and excluded: a file on disk that sampling must
+        skip would need that rule in every reader (resume, frame count,
+        calibration), and it holds nothing worth learning from.
+        """
+        problem = find_nonfinite(episode)
+        if problem:
+            self.dropped_episodes += 1
+            logger.warning(
+                "Training env %d sent a non-finite %s (episode of %d steps "
+                "ending at %d frames); the episode is not stored.",
+                env_index,
+                problem,
+                len(episode["reward"]) - 1,
+                self.frames,
+            )
+            return
+        self.replay.add(episode)
+        self.episode_returns.append(float(episode["reward"].sum()))
+        self.episode_lengths.append(len(episode["reward"]) - 1)
 
     def _due(self, last, every: int) -> bool:
         last = int(last.numpy())
@@ -246,10 +369,26 @@ class Loop:
         config = self.config
         for _ in range(updates):
             batch = self.replay.sample(config.batch_size, config.batch_length, self.rng)
-            metrics = self.agent.train(batch)
-            for key, value in metrics.items():
+            self._record_update(self.agent.train(batch))
+            self.progress.updates.assign_add(1)
+
+    def _record_update(self, metrics: dict) -> None:
+        skipped = float(metrics["update_skipped"]) > 0
+        for key, value in metrics.items():
+            # A skipped update's losses are not finite and would spoil means.
+            if not skipped or "skipped" in key:
                 self.train_metrics.setdefault(key, []).append(float(value))
-        self.progress.updates.assign_add(updates)
+        self.consecutive_skipped_updates = (
+            self.consecutive_skipped_updates + 1 if skipped else 0
+        )
+        if self.consecutive_skipped_updates >= MAX_CONSECUTIVE_SKIPPED_UPDATES:
+            raise RunError(
+                f"{self.consecutive_skipped_updates} updates in a row were skipped "
+                f"for non-finite losses or gradients (at {self.frames} frames); "
+                "the weights and checkpoints stay finite. Check the task's "
+                "rewards and observations or lower the learning rates, then "
+                "rerun to resume."
+            )
 
     def evaluate(self) -> None:
         """Evaluation episodes, value calibration and an open-loop video."""
@@ -297,12 +436,17 @@ class Loop:
         scalars["fps"] = (self.frames - last_frames) / elapsed
         scalars["updates_per_second"] = (updates - last_updates) / elapsed
         scalars["updates"] = updates
+        scalars["train/skipped_updates"] = sum(
+            self.train_metrics.get("update_skipped", [])
+        )
+        scalars["train/dropped_episodes"] = self.dropped_episodes
         if self.episode_returns:
             scalars["train/return"] = float(np.mean(self.episode_returns))
             scalars["train/length"] = float(np.mean(self.episode_lengths))
         self.writer.write(self.frames, scalars)
         self._print_progress(scalars)
         self.train_metrics.clear()
+        self.dropped_episodes = 0
         self.episode_returns, self.episode_lengths = [], []
         self.clock = (now, self.frames, updates)
         self.save()
@@ -315,7 +459,7 @@ class Loop:
         eta = (total - self.frames) / run_rate if run_rate > 0 else float("inf")
         last_return = scalars.get("train/return")
         print(
-            f"[{self.frames}/{total} frames {100 * self.frames / total:.0f}%] "
+            f"[{self.frames}/{total} frames {100 * self.frames / max(total, 1):.0f}%] "
             f"{scalars['fps']:.1f} frames/s, {scalars['updates_per_second']:.2f} "
             f"updates/s, updates {int(scalars['updates'])}, "
             f"train return {'-' if last_return is None else f'{last_return:.1f}'}, "
@@ -324,9 +468,13 @@ class Loop:
         )
 
     def save(self) -> None:
-        """Checkpoints agent, optimizers, counters and RNG state."""
+        """Checkpoints agent, optimizers, counters and RNG state.
+
+        Raises:
+            RunError: If a weight is not finite (nothing is saved then).
+        """
         self.progress.rng_state.assign(json.dumps(self.rng.bit_generator.state))
-        self.manager.save()
+        self.checkpoints.save()
 
 
 def _format_duration(seconds: float) -> str:

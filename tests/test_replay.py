@@ -18,6 +18,7 @@ from dreamer_tf.replay import (
     Replay,
     check_episode,
     count_episodes,
+    find_nonfinite,
     load_episode,
     save_episode,
     steps_from_file_name,
@@ -170,6 +171,81 @@ class TestReplayLoading:
         second = Replay(tmp_path)
         assert (second.num_episodes, second.num_steps) == (3, 33)
         assert second.skipped_files == 0
+
+
+def signature_of(episode: dict) -> dict:
+    return {key: (value.dtype, value.shape[1:]) for key, value in episode.items()}
+
+
+def warnings_naming(records, path) -> list[str]:
+    messages = [record.getMessage() for record in records]
+    return [message for message in messages if path.name in message]
+
+
+class TestReplayTrustsData:
+    def test_random_bytes_npz_is_not_called_pickled_data(self, tmp_path, caplog):
+        good = save_episode(tmp_path, make_episode(10))
+        random_bytes = tmp_path / good.name.replace(good.name[:8], "19990101")
+        random_bytes.write_bytes(np.random.default_rng(0).bytes(5000))
+        with caplog.at_level(logging.WARNING, logger="dreamer_tf.replay"):
+            replay = Replay(tmp_path)
+        assert replay.num_episodes == 1
+        (message,) = warnings_naming(caplog.records, random_bytes)
+        assert "not a zip" in message and "pickled" not in message
+
+    def test_newest_file_with_other_shapes_does_not_become_the_reference(
+        self, tmp_path, caplog
+    ):
+        expected = signature_of(check_episode(make_episode(10)))
+        for episode_id in range(3):
+            save_episode(tmp_path, make_episode(10, episode_id))
+        newest = save_episode(tmp_path, make_episode(10, 9, image_size=4))
+        with caplog.at_level(logging.WARNING, logger="dreamer_tf.replay"):
+            replay = Replay(tmp_path, signature=expected)
+        assert replay.num_episodes == 3 and replay.skipped_files == 1
+        (message,) = warnings_naming(caplog.records, newest)
+        assert "image" in message and "(4, 4, 3)" in message
+        assert set(replay.sample(50, 5)["episode_id"].ravel()) == {0, 1, 2}
+
+    def test_steps_are_counted_from_data_not_names(self, tmp_path):
+        for episode_id in range(3):
+            save_episode(tmp_path, make_episode(10, episode_id))
+        foreign = save_episode(tmp_path / "elsewhere", make_episode(7))
+        shutil.copy(foreign, tmp_path / foreign.name.replace("-7.npz", "-99999999.npz"))
+        (tmp_path / f"20990101T000000000000-{'0' * 32}-500.npz").write_bytes(b"x")
+        replay = Replay(tmp_path)
+        assert replay.total_steps == 30 and replay.skipped_files == 2
+        assert count_episodes(tmp_path)[1] > 100_000_000  # Names lie.
+
+    def test_files_beyond_capacity_count_when_their_rewards_check_out(self, tmp_path):
+        for episode_id in range(4):
+            save_episode(tmp_path, make_episode(10, episode_id))
+        oldest = min(tmp_path.glob("*.npz"))
+        oldest.write_bytes(oldest.read_bytes()[:100])
+        replay = Replay(tmp_path, capacity_frames=20)
+        assert (replay.num_episodes, replay.total_steps) == (2, 30)
+        assert replay.skipped_files == 1
+
+    def test_non_finite_episodes_are_refused_and_skipped(self, tmp_path, caplog):
+        replay = Replay(tmp_path)
+        replay.add(make_episode(10, 0))
+        poisoned = make_episode(10, 1)
+        poisoned["reward"][4] = np.nan
+        assert find_nonfinite(poisoned) == "reward at step 4"
+        with pytest.raises(ValueError, match="non-finite reward at step 4"):
+            replay.add(poisoned)
+        vector = make_episode(10, 2)
+        vector["episode_id"][7, 0] = np.inf
+        path = save_episode(tmp_path, vector)
+        with caplog.at_level(logging.WARNING, logger="dreamer_tf.replay"):
+            reloaded = Replay(tmp_path)
+        assert (reloaded.num_episodes, reloaded.total_steps) == (1, 10)
+        (message,) = warnings_naming(caplog.records, path)
+        assert "episode_id at step 7" in message
+
+    def test_episode_files_are_readable_by_others(self, tmp_path):
+        path = Replay(tmp_path).add(make_episode(5))
+        assert path.stat().st_mode & 0o777 == 0o644
 
 
 class TestLatest:
@@ -362,7 +438,8 @@ class TestEpisodeBuilder:
             batch([2, 102], [0, 0], [1, 0], [1, 0]), [[3, 3], [4, 4]], [3, 4]
         )
         assert len(finished) == 1
-        episode = finished[0]
+        env_index, episode = finished[0]
+        assert env_index == 0
         np.testing.assert_array_equal(episode["obs"][:, 0], [0, 1, 2])
         np.testing.assert_array_equal(episode["action"], [[0, 0], [1, 1], [3, 3]])
         np.testing.assert_array_equal(episode["reward"], [0, 1, 3])
@@ -373,10 +450,12 @@ class TestEpisodeBuilder:
             batch([10, 103], [1, 0], [0, 1], [0, 0]), [[7, 7], [5, 5]], [0, 6]
         )
         assert len(finished) == 1
-        np.testing.assert_array_equal(finished[0]["obs"][:, 0], [100, 101, 102, 103])
-        np.testing.assert_array_equal(finished[0]["discount"], [1, 1, 1, 1])
-        np.testing.assert_array_equal(finished[0]["action"][0], [0, 0])
-        assert Replay(tmp_path).add(finished[0]).name.endswith("-3.npz")
+        env_index, episode = finished[0]
+        assert env_index == 1
+        np.testing.assert_array_equal(episode["obs"][:, 0], [100, 101, 102, 103])
+        np.testing.assert_array_equal(episode["discount"], [1, 1, 1, 1])
+        np.testing.assert_array_equal(episode["action"][0], [0, 0])
+        assert Replay(tmp_path).add(episode).name.endswith("-3.npz")
 
 
 def test_replay_module_imports_no_tensorflow():

@@ -1,0 +1,334 @@
+"""A run never loses or poisons its work (issue 10), end to end.
+
+Each test runs ``examples/dmc_train.py`` with ``debug.flags`` on a tiny
+vector task from ``tests/faulty_envs.py``, breaks something (checkpoint files,
+replay files, the data, a second process) and checks both the message and
+what is left in the logdir.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dreamer_tf.replay import find_nonfinite, load_episode, save_episode
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TESTS = pathlib.Path(__file__).resolve().parent
+SCRIPT = str(ROOT / "examples" / "dmc_train.py")
+DEBUG_FLAGS = f"--flagfile={ROOT / 'examples' / 'configs' / 'debug.flags'}"
+# Pretraining and regular phases differ in size, so the schedule test can
+# tell them apart; logs every 50 frames see between the phases.
+SCHEDULE_FLAGS = ("--pretrain=3", "--train_steps=2", "--log_every=50")
+CLEAN_TASK = "gym_faulty_envs:CleanPoint-v0"
+
+
+def train_command(logdir, *extra, task=CLEAN_TASK):
+    return [
+        sys.executable,
+        SCRIPT,
+        DEBUG_FLAGS,
+        f"--task={task}",
+        "--observation=proprio",
+        f"--logdir={logdir}",
+        *extra,
+    ]
+
+
+def environment():
+    return {**os.environ, "PYTHONPATH": str(TESTS)}
+
+
+def run_training(logdir, *extra, task=CLEAN_TASK, timeout=300):
+    return subprocess.run(
+        train_command(logdir, *extra, task=task),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=environment(),
+        check=False,
+    )
+
+
+def succeeded(result) -> bool:
+    return result.returncode == 0
+
+
+def output(result) -> str:
+    return result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def error_line(result) -> str:
+    """The last line of stderr, which must be the whole error."""
+    return result.stderr.strip().splitlines()[-1]
+
+
+def metrics(logdir) -> list[dict]:
+    lines = (pathlib.Path(logdir) / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def checkpoint_numbers(logdir) -> list[int]:
+    indexes = (pathlib.Path(logdir) / "checkpoints").glob("ckpt-*.index")
+    return sorted(int(path.stem.split("-")[1]) for path in indexes)
+
+
+def assert_checkpoints_finite(logdir) -> None:
+    numbers = checkpoint_numbers(logdir)
+    assert numbers
+    for number in numbers:
+        reader = tf.train.load_checkpoint(
+            str(logdir / "checkpoints" / f"ckpt-{number}")
+        )
+        for name, dtype in reader.get_variable_to_dtype_map().items():
+            if dtype.is_floating:
+                assert np.isfinite(reader.get_tensor(name)).all(), (number, name)
+
+
+def file_contents(directory) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    """A finished clean run of 600 frames, copied by the tests that damage it."""
+    logdir = tmp_path_factory.mktemp("clean") / "run"
+    result = run_training(logdir, *SCHEDULE_FLAGS, "--steps=600")
+    assert succeeded(result), output(result)
+    return logdir
+
+
+@pytest.fixture
+def run_copy(clean_run, tmp_path):
+    logdir = tmp_path / "run"
+    shutil.copytree(clean_run, logdir)
+    return logdir
+
+
+class TestSchedule:
+    def test_updates_by_frame_follow_the_paper(self, clean_run):
+        # The paper's code: `pretrain` updates when prefill ends (100 frames
+        # here), then `train_steps` every `train_every` frames counted from
+        # there: updates(F) = 3 + 2 * floor((F - 100) / 100). Without the
+        # pretraining setting the last training frame, a full phase followed
+        # at once (7 updates at 150 frames instead of 5). The run ends at 600
+        # frames before that frame's phase.
+        events = [event for event in metrics(clean_run) if "updates" in event]
+        counts = {event["frames"]: event["updates"] for event in events}
+        assert counts[600] == counts[550]
+        for frames in range(100, 551, 50):
+            assert counts[frames] == 3 + 2 * ((frames - 100) // 100), counts
+
+
+class TestCheckpointRecovery:
+    @pytest.mark.parametrize(
+        "damage",
+        ["missing state, truncated data", "garbled state, missing index", "binary"],
+    )
+    def test_falls_back_to_the_newest_intact_checkpoint(self, run_copy, damage):
+        directory = run_copy / "checkpoints"
+        newest = max(checkpoint_numbers(run_copy))
+        state = directory / "checkpoint"
+        data = directory / f"ckpt-{newest}.data-00000-of-00001"
+        if damage == "missing state, truncated data":
+            state.unlink()
+            data.write_bytes(data.read_bytes()[:1000])
+        elif damage == "garbled state, missing index":
+            state.write_text("this is not a checkpoint state\n")
+            (directory / f"ckpt-{newest}.index").unlink()
+        else:
+            state.write_bytes(np.random.default_rng(0).bytes(300))
+            data.write_bytes(data.read_bytes()[:1000])
+        damaged_bytes = data.read_bytes() if data.exists() else None
+        updates_before = metrics(run_copy)[-1]["updates"]
+
+        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=600")
+
+        assert succeeded(result), output(result)
+        assert "resuming at 600 frames" in result.stdout
+        assert f"ckpt-{newest} (" in result.stderr
+        assert f"resuming from ckpt-{newest - 1}" in result.stderr
+        # The counters came from the older checkpoint: no fresh restart.
+        assert metrics(run_copy)[-1]["updates"] == updates_before
+        # The damaged checkpoint is kept as it was; new ones get new numbers.
+        assert (data.read_bytes() if data.exists() else None) == damaged_bytes
+        assert max(checkpoint_numbers(run_copy)) == newest + 1
+
+    def test_none_restores_is_an_error_that_touches_nothing(self, run_copy):
+        directory = run_copy / "checkpoints"
+        for data in directory.glob("ckpt-*.data-*"):
+            data.write_bytes(data.read_bytes()[:500])
+        before = file_contents(directory)
+
+        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=800")
+
+        assert not succeeded(result)
+        line = error_line(result)
+        assert line.startswith("error: No checkpoint in")
+        for number in checkpoint_numbers(run_copy):
+            assert f"ckpt-{number} (" in line
+        assert file_contents(directory) == before
+
+    def test_episodes_without_checkpoints_do_not_pretend_to_resume(self, run_copy):
+        shutil.rmtree(run_copy / "checkpoints")
+        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=600")
+        assert succeeded(result), output(result)
+        assert "resuming" not in result.stdout
+        assert "no checkpoint, but" in result.stdout
+        assert "fresh weights" in result.stdout
+
+
+class TestReplayTrustsData:
+    def test_damaged_and_foreign_files_are_named_and_not_counted(self, run_copy):
+        episodes = run_copy / "episodes"
+        real_frames = 2 * sum(
+            len(load_episode(p)["reward"]) - 1 for p in episodes.iterdir()
+        )
+        some_episode = load_episode(next(episodes.iterdir()))
+        foreign_name = episodes / f"20990101T000000000000-{'a' * 32}-99999999.npz"
+        foreign_name.write_bytes(next(episodes.iterdir()).read_bytes())
+        random_bytes = episodes / f"20990102T000000000000-{'b' * 32}-50.npz"
+        random_bytes.write_bytes(np.random.default_rng(1).bytes(4000))
+        # A valid episode of another task whose name sorts newest.
+        other_shapes = dict(some_episode, vector=np.zeros((51, 5), np.float32))
+        other = save_episode(run_copy / "elsewhere", other_shapes)
+        other_path = episodes / other.name.replace(other.name[:4], "2099")
+        shutil.copy(other, other_path)
+
+        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=800")
+
+        assert succeeded(result), output(result)
+        assert f"resuming at {real_frames} frames" in result.stdout
+        for path, reason in (
+            (foreign_name, "names 99999999 steps"),
+            (random_bytes, "not a zip"),
+            (other_path, "vector"),
+        ):
+            lines = [line for line in result.stderr.splitlines() if path.name in line]
+            assert len(lines) == 1 and reason in lines[0], (path.name, lines)
+        assert "pickled" not in result.stderr
+        assert max(event["frames"] for event in metrics(run_copy)) == 800
+
+
+class TestOneRunPerLogdir:
+    def test_second_process_is_refused_and_a_killed_run_frees_the_logdir(
+        self, tmp_path
+    ):
+        logdir = tmp_path / "run"
+        first = subprocess.Popen(
+            train_command(logdir, "--steps=100000"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=environment(),
+        )
+        try:
+            deadline = time.time() + 120
+            while not list((logdir / "episodes").glob("*.npz")):
+                assert time.time() < deadline and first.poll() is None
+                time.sleep(0.2)
+            start = time.time()
+            second = run_training(logdir, "--steps=100000", timeout=60)
+            assert time.time() - start < 15
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        assert not succeeded(second)
+        line = error_line(second)
+        assert f"in use by another run (pid {first.pid})" in line
+        assert len(second.stderr.strip().splitlines()) == 1
+        if (logdir / "metrics.jsonl").exists():
+            frames = [event["frames"] for event in metrics(logdir)]
+            assert len(frames) == len(set(frames))  # Only the first run logged.
+
+        third = run_training(logdir, "--steps=0")
+        assert succeeded(third), output(third)
+
+
+@pytest.fixture(scope="module")
+def nan_runs(tmp_path_factory):
+    """Runs on tasks that send a NaN reward or observation every other episode."""
+    runs = {}
+    for task in ("NanReward-v0", "NanObservation-v0"):
+        logdir = tmp_path_factory.mktemp(task) / "run"
+        result = run_training(logdir, "--steps=600", task=f"gym_faulty_envs:{task}")
+        runs[task] = (logdir, result)
+    return runs
+
+
+class TestNonFiniteData:
+    @pytest.mark.parametrize(
+        "task, key", [("NanReward-v0", "reward"), ("NanObservation-v0", "vector")]
+    )
+    def test_poisoned_episodes_are_dropped_and_weights_stay_finite(
+        self, nan_runs, task, key
+    ):
+        logdir, result = nan_runs[task]
+        assert succeeded(result), output(result)
+        # Episodes 2, 4 and 6 carry the NaN at env step 10 (agent step 5).
+        warnings = [line for line in result.stderr.splitlines() if "non-finite" in line]
+        assert len(warnings) == 3, warnings
+        assert all(
+            f"Training env 0 sent a non-finite {key} at step 5" in w for w in warnings
+        )
+        stored = [load_episode(path) for path in (logdir / "episodes").glob("*.npz")]
+        # The clean episodes after a poisoned one are kept: its NaN did not
+        # stay in the policy's state.
+        assert len(stored) == 3
+        assert all(find_nonfinite(episode) is None for episode in stored)
+        assert_checkpoints_finite(logdir)
+        events = metrics(logdir)
+        assert sum(event.get("train/dropped_episodes", 0) for event in events) == 3
+        losses = [event[key] for event in events for key in event if "loss" in key]
+        assert losses and np.isfinite(losses).all()
+
+    def test_updates_that_keep_failing_stop_the_run_before_a_checkpoint(self, tmp_path):
+        logdir = tmp_path / "run"
+        result = run_training(
+            logdir,
+            "--batch_size=16",
+            "--train_steps=25",
+            task="gym_faulty_envs:HugeReward-v0",
+        )
+        assert not succeeded(result)
+        assert "20 updates in a row were skipped" in error_line(result)
+        # The checkpoints from before the fault are kept, and finite.
+        assert_checkpoints_finite(logdir)
+
+
+class TestErrorsBeforeExpensiveWork:
+    @pytest.mark.parametrize(
+        "extra, message",
+        [
+            (["--batch_length=52"], "batch_length 52 is longer than any episode"),
+            (["--batch_size=-3"], "batch_size must be > 0, got -3"),
+            (["--batch_size=0"], "batch_size must be > 0, got 0"),
+            (["--life_done"], "life_done applies to atari tasks only"),
+            (["--eval_only"], "--eval_only needs a checkpoint"),
+        ],
+    )
+    def test_one_line_error_within_seconds(self, tmp_path, extra, message):
+        start = time.time()
+        result = run_training(tmp_path / "run", *extra, timeout=60)
+        assert time.time() - start < 15
+        assert not succeeded(result)
+        assert message in error_line(result)
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "run" / "checkpoints").exists()
+
+    def test_export_dir_that_is_a_file(self, tmp_path):
+        existing_file = tmp_path / "policy"
+        existing_file.write_text("not a directory")
+        result = run_training(tmp_path / "run", f"--export_dir={existing_file}")
+        assert not succeeded(result)
+        assert "is a file" in error_line(result)
+        assert existing_file.read_text() == "not a directory"
