@@ -44,7 +44,8 @@ def train_command(logdir, *extra, task=CLEAN_TASK):
 
 
 def environment():
-    return {**os.environ, "PYTHONPATH": str(TESTS)}
+    paths = [str(TESTS), os.environ.get("PYTHONPATH")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
 
 
 def run_training(logdir, *extra, task=CLEAN_TASK, timeout=300):
