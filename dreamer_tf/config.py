@@ -132,7 +132,8 @@ class DreamerConfig:
             self,
             "cnn_depth deter_size stoch_size rssm_hidden num_units horizon "
             "batch_size batch_length action_repeat time_limit envs nstep "
-            "model_lr value_lr actor_lr adam_epsilon grad_clip eval_episodes",
+            "model_lr value_lr actor_lr adam_epsilon grad_clip eval_episodes "
+            "actor_init_std actor_mean_scale",
         )
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
