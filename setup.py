@@ -39,6 +39,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8", "ruff>=0.5"],
-        "docs": ["sphinx>=7"],
+        # MathJax in a package, so the built docs render equations offline.
+        "docs": ["sphinx>=7", "sphinx-mathjax-offline>=0.0.2,<0.1"],
     },
 )

@@ -1,7 +1,9 @@
 """Sphinx configuration of the dreamer_tf documentation.
 
-Build with ``python -m sphinx -W -b html docs docs/_build/html``. Only Sphinx's
-built-in extensions are used, and nothing is fetched from the network.
+Build with ``python -m sphinx -W -b html docs docs/_build/html``. Besides
+Sphinx's built-in extensions only ``sphinx-mathjax-offline`` is used, which
+copies MathJax into the build, so the pages need no network, to build or to
+read.
 """
 
 import inspect
@@ -24,16 +26,23 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "sphinx.ext.mathjax",
+    # MathJax 3 from a package, copied into _static: equations render offline.
+    "sphinx-mathjax-offline",
     "dreamer_docs",
 ]
 
 exclude_patterns = ["_build"]
 templates_path = []
-html_static_path = []
+html_static_path = ["_static"]
+# Wrapping code, whole module names in the sidebar, equations within the column.
+html_css_files = ["dreamer.css"]
 html_theme = "alabaster"
 html_theme_options = {
     "description": "Dreamer (Hafner et al., ICLR 2020) in TensorFlow 2 and Keras 3",
     "fixed_sidebar": True,
+    # Wide enough for dreamer_tf.distributions and 88-character code lines.
+    "page_width": "1180px",
+    "sidebar_width": "280px",
 }
 
 # Google-style docstrings. "Attributes:" sections become "Variables" fields, so

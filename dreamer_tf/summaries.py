@@ -71,7 +71,7 @@ SCALAR_TAGS: dict[str, Tag] = {
     "train/pcont_loss": Tag(
         "losses/pcont",
         "pcont_scale times the negative log-likelihood of the discounts under "
-        "the continuation head (with --pcont).",
+        "the continuation head (only with pcont on).",
     ),
     "train/actor_loss": Tag(
         "losses/actor",
@@ -157,7 +157,7 @@ SCALAR_TAGS: dict[str, Tag] = {
     ),
     "eval_only/return": Tag(
         "returns/eval_only",
-        "Mean return of the episodes of an --eval_only run of the checkpoint.",
+        "Mean return of the episodes of an eval_only run of the checkpoint.",
     ),
 }
 # Logged to metrics.jsonl only: as a chart it would be a constant line.
@@ -176,7 +176,7 @@ VIDEO_TAGS: dict[str, Tag] = {
     ),
     "eval_only/policy": Tag(
         "videos/eval_only_policy",
-        "The first episode of an --eval_only run, as the agent saw it.",
+        "The first episode of an eval_only run, as the agent saw it.",
     ),
 }
 # Borders of the open-loop video's frames, and the text of its labels.

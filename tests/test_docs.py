@@ -78,6 +78,21 @@ def test_every_public_symbol_is_on_its_module_page(built_docs):
         assert f'id="{module}.{name}"' in html, f"{module}.{name} not on {page}.html"
 
 
+def test_pages_load_nothing_from_the_network(built_docs):
+    pages = sorted(built_docs.rglob("*.html"))
+    assert pages
+    for page in pages:
+        html_text = page.read_text(encoding="utf-8")
+        remote = re.findall(
+            r'(?:src|href)="(?:https?:)?//[^"]+\.(?:js|css)[^"]*"', html_text
+        )
+        assert not remote, f"{page.name} loads {remote}"
+    concepts = (built_docs / "concepts.html").read_text(encoding="utf-8")
+    assert 'src="_static/mathjax/tex-chtml.js"' in concepts
+    assert (built_docs / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert 'href="_static/dreamer.css' in concepts
+
+
 def page_text(path: pathlib.Path) -> str:
     """The visible text of an HTML page, with plain quotes and single spaces."""
     text = html.unescape(re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8")))

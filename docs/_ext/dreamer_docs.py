@@ -101,7 +101,8 @@ def _cell(content) -> nodes.entry:
 
 
 def _table(header: list[str], rows: list[list], widths: list[int]) -> nodes.table:
-    table = nodes.table(classes=["longtable"])
+    # colwidths-given: the HTML keeps the widths below, as percentages.
+    table = nodes.table(classes=["longtable", "colwidths-given"])
     group = nodes.tgroup(cols=len(header))
     table += group
     for width in widths:
@@ -146,7 +147,7 @@ class ConfigTable(SphinxDirective):
                 ]
             )
         header = ["Flag", "Type", "Default", "Meaning", "Paper"]
-        return [_table(header, rows, [22, 6, 10, 42, 20])]
+        return [_table(header, rows, [25, 9, 17, 28, 21])]
 
 
 class Flagfiles(SphinxDirective):
@@ -213,11 +214,19 @@ class TensorBoardTags(SphinxDirective):
             key=lambda item: item[1].name,
         )
         rows = [
-            [nodes.literal(text=tag.name), nodes.literal(text=name), tag.description]
+            [
+                [
+                    nodes.literal(text=tag.name),
+                    nodes.Text(" ("),
+                    nodes.literal(text=name),
+                    nodes.Text(")"),
+                ],
+                tag.description,
+            ]
             for name, tag in named_tags
         ]
-        header = ["TensorBoard tag", "In metrics.jsonl / the code", "Meaning"]
-        return [_table(header, rows, [26, 24, 50])]
+        header = ["TensorBoard tag (name in metrics.jsonl or the code)", "Meaning"]
+        return [_table(header, rows, [40, 60])]
 
 
 def setup(app) -> dict:
