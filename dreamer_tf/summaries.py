@@ -138,8 +138,19 @@ SCALAR_TAGS: dict[str, Tag] = {
     ),
     "updates": Tag("progress/updates", "Gradient updates so far."),
     "train/update_skipped": Tag(
+        "progress/skipped_update_fraction",
+        "Fraction of the updates since the previous log event that were skipped "
+        "because a loss or gradient was not finite.",
+    ),
+    "train/skipped_updates": Tag(
         "progress/skipped_updates",
-        "Fraction of updates skipped because a loss or gradient was not finite.",
+        "Updates skipped since the previous log event because a loss or "
+        "gradient was not finite (20 in a row stop the run).",
+    ),
+    "train/dropped_episodes": Tag(
+        "progress/dropped_episodes",
+        "Training episodes dropped since the previous log event because they "
+        "held a non-finite reward, action or observation.",
     ),
     "train/return": Tag(
         "returns/train",
