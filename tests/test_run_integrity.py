@@ -130,38 +130,64 @@ class TestSchedule:
             assert counts[frames] == 3 + 2 * ((frames - 100) // 100), counts
 
 
+def damage_state_file(state: pathlib.Path, how: str) -> None:
+    if how == "missing":
+        state.unlink()
+    elif how == "text":
+        state.write_text("this is not a checkpoint state\n")
+    elif how == "binary":
+        state.write_bytes(np.random.default_rng(0).bytes(300))
+    elif how == "empty":
+        state.write_bytes(b"")
+
+
+def damage_checkpoint(directory: pathlib.Path, number: int, how: str) -> None:
+    data = directory / f"ckpt-{number}.data-00000-of-00001"
+    if how == "truncated data":
+        data.write_bytes(data.read_bytes()[:1000])
+    elif how == "missing index":
+        (directory / f"ckpt-{number}.index").unlink()
+
+
 class TestCheckpointRecovery:
     @pytest.mark.parametrize(
-        "damage",
-        ["missing state, truncated data", "garbled state, missing index", "binary"],
+        "state_damage, newest_damage",
+        [
+            ("intact", "truncated data"),
+            ("missing", "missing index"),
+            ("text", "truncated data"),
+            ("binary", "truncated data"),
+            ("empty", "intact"),
+        ],
     )
-    def test_falls_back_to_the_newest_intact_checkpoint(self, run_copy, damage):
+    def test_resumes_from_the_newest_intact_checkpoint(
+        self, run_copy, state_damage, newest_damage
+    ):
         directory = run_copy / "checkpoints"
         newest = max(checkpoint_numbers(run_copy))
-        state = directory / "checkpoint"
-        data = directory / f"ckpt-{newest}.data-00000-of-00001"
-        if damage == "missing state, truncated data":
-            state.unlink()
-            data.write_bytes(data.read_bytes()[:1000])
-        elif damage == "garbled state, missing index":
-            state.write_text("this is not a checkpoint state\n")
-            (directory / f"ckpt-{newest}.index").unlink()
-        else:
-            state.write_bytes(np.random.default_rng(0).bytes(300))
-            data.write_bytes(data.read_bytes()[:1000])
-        damaged_bytes = data.read_bytes() if data.exists() else None
+        damage_state_file(directory / "checkpoint", state_damage)
+        damage_checkpoint(directory, newest, newest_damage)
+        damaged = {
+            name: data
+            for name, data in file_contents(directory).items()
+            if name.startswith(f"ckpt-{newest}.")
+        }
         updates_before = metrics(run_copy)[-1]["updates"]
 
         result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=600")
 
         assert succeeded(result), output(result)
         assert "resuming at 600 frames" in result.stdout
-        assert f"ckpt-{newest} (" in result.stderr
-        assert f"resuming from ckpt-{newest - 1}" in result.stderr
-        # The counters came from the older checkpoint: no fresh restart.
+        if newest_damage == "intact":
+            assert "Skipped damaged" not in result.stderr
+        else:
+            assert f"Skipped damaged checkpoints ckpt-{newest} (" in result.stderr
+            assert f"resuming from ckpt-{newest - 1}" in result.stderr
+        # The counters came from a checkpoint: no fresh restart.
         assert metrics(run_copy)[-1]["updates"] == updates_before
-        # The damaged checkpoint is kept as it was; new ones get new numbers.
-        assert (data.read_bytes() if data.exists() else None) == damaged_bytes
+        # A damaged checkpoint is kept as it was; new ones get new numbers.
+        for name, data in damaged.items():
+            assert (directory / name).read_bytes() == data
         assert max(checkpoint_numbers(run_copy)) == newest + 1
 
     def test_none_restores_is_an_error_that_touches_nothing(self, run_copy):
@@ -253,6 +279,37 @@ class TestOneRunPerLogdir:
 
         third = run_training(logdir, "--steps=0")
         assert succeeded(third), output(third)
+
+
+class TestWorkerDeath:
+    def test_error_names_the_training_env(self, tmp_path):
+        logdir = tmp_path / "run"
+        process = subprocess.Popen(
+            train_command(logdir, "--steps=100000"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=environment(),
+        )
+        try:
+            deadline = time.time() + 120
+            while not list((logdir / "episodes").glob("*.npz")):
+                assert time.time() < deadline and process.poll() is None
+                time.sleep(0.2)
+            children = pathlib.Path(f"/proc/{process.pid}/task/{process.pid}/children")
+            workers = sorted(int(pid) for pid in children.read_text().split())
+            # The evaluation env's worker starts first, the training env's second.
+            os.kill(workers[-1], signal.SIGKILL)
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode != 0
+        line = stderr.strip().splitlines()[-1]
+        assert line.startswith("error: Environment worker 0")
+        assert "of the training env of task" in line and "SIGKILL" in line
 
 
 @pytest.fixture(scope="module")
