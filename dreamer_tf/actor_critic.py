@@ -91,13 +91,15 @@ class ActorCritic(keras.layers.Layer):
         )
 
     def value_targets(
-        self, world_model: WorldModel, features: tf.Tensor
+        self, world_model: WorldModel, features: tf.Tensor, value=None
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """Value estimates of imagined features and their weights.
 
         Args:
             world_model: Provides the reward and continuation heads.
             features: Imagined features ``[horizon, batch, feature_dim]``.
+            value: The value model's distribution at ``features`` if already
+                computed (it is then not computed again).
 
         Returns:
             ``(returns, weights)``, both ``[horizon - 1, batch]``; the weights
@@ -112,7 +114,7 @@ class ActorCritic(keras.layers.Layer):
         if config.value_estimator == "reward_sum":
             returns = reward_sum_return(reward[:-1], pcont[:-1])
         else:
-            value = self.value(features).mode()
+            value = (self.value(features) if value is None else value).mode()
             if config.value_estimator == "nstep":
                 returns = nstep_return(
                     reward[:-1], value[:-1], pcont[:-1], value[-1], config.nstep
@@ -132,20 +134,29 @@ class ActorCritic(keras.layers.Layer):
         return -tf.reduce_mean(weights * returns)
 
     def value_loss(
-        self, features: tf.Tensor, returns: tf.Tensor, weights: tf.Tensor
+        self, features: tf.Tensor, returns: tf.Tensor, weights: tf.Tensor, value=None
     ) -> tf.Tensor:
         """``-mean(weights * log p(stop_gradient(returns)))`` of the value model.
+
+        The value model is trained on the first ``horizon - 1`` imagined
+        states; no gradient reaches the features or the targets.
 
         Args:
             features: Imagined features ``[horizon, batch, feature_dim]``.
             returns: Value targets ``[horizon - 1, batch]``.
             weights: Their weights, same shape.
+            value: The value model's distribution at ``features`` if already
+                computed for the targets (one pass then serves both; only the
+                value model's own gradient of this loss is ever taken).
 
         Returns:
             The scalar loss.
         """
-        prediction = self.value(tf.stop_gradient(features)[:-1])
-        log_prob = prediction.log_prob(tf.stop_gradient(returns))
+        if value is None:
+            value = self.value(tf.stop_gradient(features))
+        # The last state has no target: pad, then drop its log-density.
+        targets = tf.stop_gradient(tf.concat([returns, tf.zeros_like(returns[:1])], 0))
+        log_prob = value.log_prob(targets)[:-1]
         return -tf.reduce_mean(weights * log_prob)
 
     def policy(self, features: tf.Tensor):

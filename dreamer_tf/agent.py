@@ -299,13 +299,16 @@ class Dreamer(tf.Module):
         world_model, actor_critic = self.world_model, self.actor_critic
         with tf.GradientTape() as model_tape:
             model_loss, posterior, metrics = world_model.loss(data)
-        with tf.GradientTape() as actor_tape:
+        with tf.GradientTape() as actor_tape, tf.GradientTape() as value_tape:
             imagined = actor_critic.imagine(world_model, posterior)
             features = world_model.rssm.features(imagined)
-            returns, weights = actor_critic.value_targets(world_model, features)
+            # One pass of the value model serves the targets (through which
+            # the actor's gradient flows) and the value loss (whose gradient
+            # is taken for the value model's weights only).
+            value = actor_critic.value(features)
+            returns, weights = actor_critic.value_targets(world_model, features, value)
             actor_loss = actor_critic.actor_loss(returns, weights)
-        with tf.GradientTape() as value_tape:
-            value_loss = actor_critic.value_loss(features, returns, weights)
+            value_loss = actor_critic.value_loss(features, returns, weights, value)
         updates = [
             (self.model_optimizer, model_tape, model_loss, self.model_variables),
             (self.actor_optimizer, actor_tape, actor_loss, self.actor_variables),

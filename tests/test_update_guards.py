@@ -101,3 +101,24 @@ class NonFiniteUpdateTest(tf.test.TestCase):
             )
             iterations = getattr(agent, f"{part}_optimizer").iterations
             self.assertEqual(int(iterations.numpy()), 1, part)
+
+
+class WorkPerUpdateTest(tf.test.TestCase):
+    def test_value_model_runs_once_per_update(self):
+        agent = make_agent()
+        value_head = agent.actor_critic.value
+        calls = []
+        original = value_head.call
+
+        def counting_call(*args, **kwargs):
+            calls.append(1)
+            return original(*args, **kwargs)
+
+        value_head.call = counting_call
+        try:
+            agent.train(fixed_batch(agent.config))
+        finally:
+            value_head.call = original
+        # Counted while the update is traced: one pass over imagined states
+        # serves both the targets and the value loss.
+        self.assertLen(calls, 1)
