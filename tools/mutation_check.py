@@ -1,0 +1,501 @@
+"""Mutation check: does the test suite notice when the paper's math changes?
+
+Each mutation is one small semantic edit of the package (a swapped argument,
+a dropped term, a lost guard). The script copies the working tree to a
+temporary directory once, then for each mutation applies the edit there, runs
+the tests that can see it, and restores the file. A mutation is *caught* when
+a test fails: by an assertion (a test that checks the value) or by an error
+(the edit made something crash, which is weaker evidence). A mutation that
+survives its targeted tests is run once more against the whole default suite
+before it is reported as a survivor.
+
+Usage::
+
+    python tools/mutation_check.py            # every mutation (about 20 min)
+    python tools/mutation_check.py --list     # names only
+    python tools/mutation_check.py --only kl_swapped image_offset
+
+The survivors of the last full run, and why each is acceptable, are written
+in BUILD_NOTES.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+MATH_TESTS = (
+    "tests/test_golden_update.py",
+    "tests/test_rssm_math.py",
+    "tests/test_world_model_math.py",
+    "tests/test_behavior_math.py",
+    "tests/test_policy_math.py",
+)
+UPDATE_TESTS = ("tests/test_update_guards.py", "tests/test_agent.py")
+STATE_TESTS = ("tests/test_checkpoint_state.py",)
+CONFIG_TESTS = ("tests/test_config_rules.py", "tests/test_config.py")
+VALUE_TESTS = ("tests/test_returns.py", "tests/test_behavior_math.py")
+DISTRIBUTION_TESTS = ("tests/test_distributions.py", "tests/test_policy_math.py")
+ENV_TESTS = ("tests/test_envs.py",)
+# The default suite minus the end-to-end runs, docs and learning tests; a
+# survivor of its targeted tests is retried against these.
+UNIT_SUITE = (
+    *MATH_TESTS,
+    *UPDATE_TESTS,
+    *STATE_TESTS,
+    *CONFIG_TESTS,
+    "tests/test_returns.py",
+    "tests/test_distributions.py",
+    "tests/test_layers.py",
+    "tests/test_export.py",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutation:
+    """One semantic edit: ``old`` (occurring once in ``path``) becomes ``new``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    description: str
+
+
+MUTATIONS = (
+    Mutation(
+        "posterior_previous_deter",
+        "dreamer_tf/layers/rssm.py",
+        'inputs = tf.concat([prior["deter"], tf.cast(embed, prior["deter"].dtype)], -1)',
+        'inputs = tf.concat([state["deter"], tf.cast(embed, prior["deter"].dtype)], -1)',
+        MATH_TESTS,
+        "posterior built from the previous deterministic state",
+    ),
+    Mutation(
+        "prior_ignores_action",
+        "dreamer_tf/layers/rssm.py",
+        'inputs = tf.concat([state["stoch"], tf.cast(action, state["stoch"].dtype)], -1)',
+        'inputs = tf.concat([state["stoch"], 0.0 * tf.cast(action, tf.float32)], -1)',
+        MATH_TESTS,
+        "transition prior does not see the action",
+    ),
+    Mutation(
+        "rssm_std_floor",
+        "dreamer_tf/layers/rssm.py",
+        "std = tf.nn.softplus(raw_std) + self.min_std",
+        "std = tf.nn.softplus(raw_std)",
+        MATH_TESTS,
+        "RSSM std without its min_std floor",
+    ),
+    Mutation(
+        "features_order",
+        "dreamer_tf/layers/rssm.py",
+        'return tf.concat([state["stoch"], state["deter"]], -1)',
+        'return tf.concat([state["deter"], state["stoch"]], -1)',
+        MATH_TESTS,
+        "features are deter then stoch",
+    ),
+    Mutation(
+        "kl_swapped",
+        "dreamer_tf/world_model.py",
+        "self.rssm.distribution(posterior).kl_divergence(\n"
+        "                self.rssm.distribution(prior)\n",
+        "self.rssm.distribution(prior).kl_divergence(\n"
+        "                self.rssm.distribution(posterior)\n",
+        MATH_TESTS,
+        "KL(prior || posterior) instead of KL(posterior || prior)",
+    ),
+    Mutation(
+        "free_nats_per_step",
+        "dreamer_tf/world_model.py",
+        "kl_term = config.kl_scale * tf.maximum(divergence, config.free_nats)",
+        "kl_term = config.kl_scale * tf.reduce_mean(tf.maximum("
+        "self.rssm.distribution(posterior).kl_divergence("
+        "self.rssm.distribution(prior)), config.free_nats))",
+        MATH_TESTS,
+        "free nats applied per step instead of to the batch mean",
+    ),
+    Mutation(
+        "kl_scale_ignored",
+        "dreamer_tf/world_model.py",
+        "kl_term = config.kl_scale * tf.maximum(",
+        "kl_term = tf.maximum(",
+        MATH_TESTS,
+        "kl_scale ignored",
+    ),
+    Mutation(
+        "image_offset",
+        "dreamer_tf/world_model.py",
+        "return tf.cast(image, tf.float32) / 255.0 - 0.5",
+        "return tf.cast(image, tf.float32) / 255.0",
+        MATH_TESTS,
+        "image preprocessing without its - 0.5 offset",
+    ),
+    Mutation(
+        "tanh_rewards_ignored",
+        "dreamer_tf/world_model.py",
+        "target = tf.tanh(target)",
+        "target = target",
+        MATH_TESTS,
+        "tanh_rewards does not squash the reward targets",
+    ),
+    Mutation(
+        "pcont_target_undiscounted",
+        "dreamer_tf/world_model.py",
+        'target = tf.cast(data["discount"], tf.float32) * config.discount',
+        'target = tf.cast(data["discount"], tf.float32)',
+        MATH_TESTS,
+        "continuation targets not multiplied by gamma",
+    ),
+    Mutation(
+        "pcont_scale_ignored",
+        "dreamer_tf/world_model.py",
+        'log_likelihoods["pcont"] = config.pcont_scale * pcont',
+        'log_likelihoods["pcont"] = pcont',
+        MATH_TESTS,
+        "pcont_scale ignored",
+    ),
+    Mutation(
+        "decoder_std",
+        "dreamer_tf/layers/decoders.py",
+        "return tfd.Independent(tfd.Normal(mean, 1.0), 3)",
+        "return tfd.Independent(tfd.Normal(mean, 2.0), 3)",
+        MATH_TESTS,
+        "image likelihood with std 2 instead of 1",
+    ),
+    Mutation(
+        "imagine_keeps_last_start",
+        "dreamer_tf/actor_critic.py",
+        "if self.config.pcont:\n            start = {",
+        "if False:\n            start = {",
+        MATH_TESTS,
+        "with a continuation head, the last posterior state also starts a rollout",
+    ),
+    Mutation(
+        "imagine_short_horizon",
+        "dreamer_tf/actor_critic.py",
+        "step, tf.range(self.config.horizon), start, parallel_iterations=1",
+        "step, tf.range(self.config.horizon - 1), start, parallel_iterations=1",
+        MATH_TESTS,
+        "imagination one step shorter than the horizon",
+    ),
+    Mutation(
+        "imagined_actions_without_gradient",
+        "dreamer_tf/actor_critic.py",
+        "action = self.actor(features).sample()",
+        "action = tf.stop_gradient(self.actor(features).sample())",
+        MATH_TESTS,
+        "no gradient from imagined states back into the actions",
+    ),
+    Mutation(
+        "actor_sees_features_with_gradient",
+        "dreamer_tf/actor_critic.py",
+        "features = tf.stop_gradient(rssm.features(state))",
+        "features = rssm.features(state)",
+        MATH_TESTS,
+        "the actor's input inside imagination is not stop-gradiented",
+    ),
+    Mutation(
+        "weights_not_cumulative",
+        "dreamer_tf/actor_critic.py",
+        "weights = tf.math.cumprod(\n"
+        "            tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0\n"
+        "        )",
+        "weights = tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0)",
+        MATH_TESTS,
+        "weights are the discounts, not their cumulative product",
+    ),
+    Mutation(
+        "value_loss_shifted",
+        "dreamer_tf/actor_critic.py",
+        "prediction = self.value(tf.stop_gradient(features)[:-1])",
+        "prediction = self.value(tf.stop_gradient(features)[1:])",
+        MATH_TESTS,
+        "value loss regresses the value of the next state",
+    ),
+    Mutation(
+        "lambda_mixing",
+        "dreamer_tf/returns.py",
+        "inputs = reward + pcont * next_value * (1 - lambda_)",
+        "inputs = reward + pcont * next_value * lambda_",
+        VALUE_TESTS,
+        "lambda-return mixes with lambda instead of 1 - lambda",
+    ),
+    Mutation(
+        "lambda_alignment",
+        "dreamer_tf/returns.py",
+        "next_value = tf.concat([value[1:], bootstrap[None]], 0)",
+        "next_value = value",
+        VALUE_TESTS,
+        "lambda-return bootstraps from v_t instead of v_{t+1}",
+    ),
+    Mutation(
+        "tanh_normal_mean_scale",
+        "dreamer_tf/layers/actors.py",
+        "mean = self.mean_scale * tf.tanh(mean / self.mean_scale)",
+        "mean = mean",
+        DISTRIBUTION_TESTS,
+        "tanh-Normal without its mean_scale squashing",
+    ),
+    Mutation(
+        "tanh_normal_std_floor",
+        "dreamer_tf/layers/actors.py",
+        "std = tf.nn.softplus(raw_std + raw_init_std) + self.min_std",
+        "std = tf.nn.softplus(raw_std + raw_init_std)",
+        DISTRIBUTION_TESTS,
+        "tanh-Normal std without its floor",
+    ),
+    Mutation(
+        "tanh_normal_init_std",
+        "dreamer_tf/layers/actors.py",
+        "std = tf.nn.softplus(raw_std + raw_init_std) + self.min_std",
+        "std = tf.nn.softplus(raw_std) + self.min_std",
+        DISTRIBUTION_TESTS,
+        "tanh-Normal std not shifted to start at init_std",
+    ),
+    Mutation(
+        "sample_mode_least_likely",
+        "dreamer_tf/distributions.py",
+        "best = tf.one_hot(tf.argmax(log_probs, 0), self.num_samples, axis=0)",
+        "best = tf.one_hot(tf.argmin(log_probs, 0), self.num_samples, axis=0)",
+        DISTRIBUTION_TESTS,
+        "tanh-Normal mode picks the least likely sample",
+    ),
+    Mutation(
+        "one_hot_no_straight_through",
+        "dreamer_tf/distributions.py",
+        "return hard + probs - tf.stop_gradient(probs)",
+        "return hard",
+        DISTRIBUTION_TESTS,
+        "one-hot samples without straight-through gradients",
+    ),
+    Mutation(
+        "eval_exploration",
+        "dreamer_tf/agent.py",
+        "return tf.where(training, amount, config.eval_noise)",
+        "return amount",
+        DISTRIBUTION_TESTS,
+        "exploration noise added when evaluating",
+    ),
+    Mutation(
+        "exploration_floor",
+        "dreamer_tf/agent.py",
+        "amount = tf.maximum(amount, config.expl_min)",
+        "amount = amount",
+        DISTRIBUTION_TESTS,
+        "decayed exploration ignores expl_min",
+    ),
+    Mutation(
+        "train_action_swapped",
+        "dreamer_tf/agent.py",
+        'sample_in_training = self.config.train_action == "sample"',
+        'sample_in_training = self.config.train_action == "mode"',
+        DISTRIBUTION_TESTS,
+        "train_action sample and mode swapped",
+    ),
+    Mutation(
+        "no_reset_on_first",
+        "dreamer_tf/agent.py",
+        'keep = 1.0 - tf.cast(observation["is_first"], tf.float32)[:, None]',
+        'keep = 1.0 + 0.0 * tf.cast(observation["is_first"], tf.float32)[:, None]',
+        DISTRIBUTION_TESTS,
+        "the policy state is not reset at an episode's first step",
+    ),
+    Mutation(
+        "actor_not_clipped",
+        "dreamer_tf/agent.py",
+        "clipped.append((optimizer, gradients, variables))",
+        "clipped.append((optimizer, tape.gradient(loss, variables) "
+        'if part == "actor" else gradients, variables))',
+        UPDATE_TESTS,
+        "the actor's gradients are not clipped",
+    ),
+    Mutation(
+        "non_finite_applied",
+        "dreamer_tf/agent.py",
+        "tf.cond(finite, apply_all, lambda: None)",
+        "apply_all()",
+        UPDATE_TESTS,
+        "updates with non-finite gradients are applied",
+    ),
+    Mutation(
+        "optimizer_not_checkpointed",
+        "dreamer_tf/agent.py",
+        "self.model_optimizer = self._optimizer(\n"
+        "                config.model_lr, self.model_variables\n"
+        "            )",
+        'object.__setattr__(self, "model_optimizer", self._optimizer('
+        "config.model_lr, self.model_variables))",
+        STATE_TESTS,
+        "the world model's optimizer is left out of the checkpoint",
+    ),
+    Mutation(
+        "frames_not_checkpointed",
+        "dreamer_tf/agent.py",
+        'self.frames = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")',
+        'object.__setattr__(self, "frames", '
+        'tf.Variable(0, dtype=tf.int64, trainable=False, name="frames"))',
+        STATE_TESTS,
+        "the frame counter is left out of the checkpoint",
+    ),
+    Mutation(
+        "action_repeat_last_reward",
+        "dreamer_tf/envs/wrappers.py",
+        "total_reward += float(reward)",
+        "total_reward = float(reward)",
+        ENV_TESTS,
+        "action repeat keeps the last reward instead of the sum",
+    ),
+    Mutation(
+        "zero_batch_size",
+        "dreamer_tf/config.py",
+        '"batch_size batch_length action_repeat',
+        '"batch_length action_repeat',
+        CONFIG_TESTS,
+        "a zero batch size accepted by the config",
+    ),
+    Mutation(
+        "lambda_range",
+        "dreamer_tf/config.py",
+        'for name in ("lambda_", "discount"):',
+        'for name in ("discount",):',
+        CONFIG_TESTS,
+        "lambda outside [0, 1] accepted",
+    ),
+)
+
+
+def copy_tree(destination: pathlib.Path) -> None:
+    """Copies the files git knows (tracked and untracked, not ignored)."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listing.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def run_tests(tree: pathlib.Path, tests, timeout: float) -> tuple[str, str]:
+    """Runs pytest on ``tests`` in ``tree``; returns (outcome, first failure)."""
+    # Wide lines, so pytest's summary keeps each failure's reason.
+    environment = {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "1000"}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-rf",
+        "-p",
+        "no:cacheprovider",
+    ]
+    try:
+        result = subprocess.run(
+            [*command, *tests],
+            cwd=tree,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "caught (timeout)", ""
+    if result.returncode == 0:
+        return "survived", ""
+    failures = re.findall(r"^FAILED (\S+)(?: - (.*))?$", result.stdout, re.MULTILINE)
+    if not failures:
+        return "caught (error)", result.stdout.strip().splitlines()[-1][:120]
+    test, reason = failures[0]
+    kind = "assertion" if reason.startswith(("AssertionError", "assert")) else "error"
+    return f"caught ({kind})", f"{test} {reason[:80]}"
+
+
+def check(mutation: Mutation, tree: pathlib.Path, timeout: float) -> tuple[str, str]:
+    """Applies ``mutation`` in ``tree``, runs its tests, restores the file."""
+    path = tree / mutation.path
+    original = path.read_text()
+    occurrences = original.count(mutation.old)
+    if occurrences != 1:
+        return "stale", f"the edit's text occurs {occurrences} times in {mutation.path}"
+    path.write_text(original.replace(mutation.old, mutation.new))
+    try:
+        outcome, detail = run_tests(tree, mutation.tests, timeout)
+        if outcome == "survived":
+            others = [test for test in UNIT_SUITE if test not in mutation.tests]
+            outcome, detail = run_tests(tree, others, timeout)
+    finally:
+        path.write_text(original)
+    return outcome, detail
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--list", action="store_true", help="List the mutations.")
+    parser.add_argument("--only", nargs="+", help="Run only these mutations.")
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="Seconds per test run."
+    )
+    args = parser.parse_args()
+    names = {mutation.name for mutation in MUTATIONS}
+    unknown = sorted(set(args.only or ()) - names)
+    if unknown:
+        sys.exit(f"error: unknown mutations {unknown}; see --list.")
+    selected = [m for m in MUTATIONS if not args.only or m.name in args.only]
+    if args.list:
+        for mutation in selected:
+            print(f"{mutation.name:36} {mutation.description}")
+        return
+    with tempfile.TemporaryDirectory(prefix="mutation_check_") as directory:
+        tree = pathlib.Path(directory)
+        copy_tree(tree)
+        baseline = sorted({test for m in selected for test in m.tests})
+        outcome, detail = run_tests(tree, baseline, args.timeout)
+        if outcome != "survived":
+            sys.exit(f"error: the unmutated tests fail ({detail}); fix them first.")
+        print(f"{len(selected)} mutations on a copy in {tree}", flush=True)
+        results = []
+        for index, mutation in enumerate(selected, 1):
+            start = time.time()
+            outcome, detail = check(mutation, tree, args.timeout)
+            results.append((mutation, outcome))
+            print(
+                f"[{index}/{len(selected)}] {mutation.name:36} {outcome:20} "
+                f"{time.time() - start:5.0f}s  {detail}",
+                flush=True,
+            )
+    caught = [m for m, outcome in results if outcome.startswith("caught")]
+    by_assertion = [m for m, outcome in results if outcome == "caught (assertion)"]
+    survivors = [m for m, outcome in results if outcome == "survived"]
+    stale = [m for m, outcome in results if outcome == "stale"]
+    print(
+        f"\nscore: {len(caught)}/{len(results)} caught "
+        f"({100 * len(caught) / len(results):.0f}%), {len(by_assertion)} by an assertion"
+    )
+    for mutation in survivors:
+        print(f"survived: {mutation.name}: {mutation.description}")
+    for mutation in stale:
+        print(f"stale (update the script): {mutation.name}")
+    if stale:
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
