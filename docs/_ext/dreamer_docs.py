@@ -27,10 +27,14 @@ REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 FLAGFILE_DIR = REPOSITORY / "examples" / "configs"
 ATARI_FLAGFILE = FLAGFILE_DIR / "atari.flags"
 
-# Where the paper (arXiv 1912.01603v3) differs from the released code, whose
-# behaviour is the default. Atari differences are read from atari.flags.
+# Where the paper's text (arXiv 1912.01603v3) differs from the released code,
+# whose behaviour is the default, or gives no value. Atari differences are read
+# from atari.flags.
 PAPER_DIFFERENCES = {
     "train_action": "``mode`` plus exploration noise (the release: ``sample``)",
+    "pretrain": "not in the text (the release: ``100``)",
+    "actor_init_std": "not in the text (the release: ``5.0``)",
+    "actor_mean_scale": "not in the text (the release: ``5.0``)",
 }
 
 
