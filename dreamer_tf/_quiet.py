@@ -6,8 +6,10 @@ cudart and CPU-feature notices) before TensorFlow has read
 without a GPU, initialising the devices adds an ``E``-level "failed call to
 cuInit" line. :func:`install` (run by ``dreamer_tf/__init__.py``, before any
 dreamer_tf module imports TensorFlow) hooks the import of ``tensorflow``: the
-import and the device discovery run with the process's stderr captured, and
-afterwards every captured line is written back except
+import and the device discovery run with the process's stderr sent through a
+pipe to a small forwarder process (this file, run as a script), which holds
+the lines back and, when the import ends, writes every one to the real
+stderr except
 
 - C++ log lines below ``TF_CPP_MIN_LOG_LEVEL`` (1 unless the user set it:
   warnings and errors are kept), with their continuation lines;
@@ -15,7 +17,10 @@ afterwards every captured line is written back except
 - the cuInit failure, when no GPU was found (on a CPU machine it is
   expected), unless ``TF_CPP_MIN_LOG_LEVEL`` is 0.
 
-Python warnings and every later TensorFlow message pass through unchanged.
+Python warnings and every later TensorFlow message pass through unchanged. If
+the process dies during the import (TensorFlow aborts on a CPU it was not
+built for), the forwarder outlives it and writes everything it received, so
+the reason is not lost.
 Set ``DREAMER_TF_VERBOSE=1`` to turn all of this off and see TensorFlow's
 output as it is, or ``TF_CPP_MIN_LOG_LEVEL=0`` to keep every captured line.
 """
@@ -27,8 +32,9 @@ import importlib.abc
 import importlib.util
 import os
 import re
+import signal
+import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 
 VERBOSE_VARIABLE = "DREAMER_TF_VERBOSE"
@@ -42,6 +48,10 @@ _ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog()"
 _CUINIT_FAILURE = "failed call to cuInit"
 # Python's warnings.showwarning format: "path:line: Category: message".
 _PYTHON_WARNING = re.compile(r"^\S.*:\d+: \w+: ")
+# Written into the pipe when the import is over; the digit says if a GPU was found.
+_END_MARK = "\x00dreamer_tf._quiet: start-up over, GPU found: "
+# The forwarder's own start (a bare interpreter) takes well under a second.
+_FORWARDER_TIMEOUT_S = 30
 
 
 def verbose() -> bool:
@@ -53,9 +63,10 @@ def install() -> None:
     """Filters TensorFlow's start-up lines, if TensorFlow is not imported yet.
 
     Does nothing when ``DREAMER_TF_VERBOSE`` is set (to anything but ``0``),
-    or when TensorFlow was imported before dreamer_tf.
+    when TensorFlow was imported before dreamer_tf, or when there is no
+    Python interpreter to run the forwarder with (an embedded Python).
     """
-    if verbose() or "tensorflow" in sys.modules:
+    if verbose() or "tensorflow" in sys.modules or not sys.executable:
         return
     if any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
         return
@@ -101,25 +112,58 @@ def _min_log_level() -> int:
 
 
 @contextlib.contextmanager
-def _captured_stderr() -> Iterator[list[str]]:
-    """Sends file descriptor 2 to a temporary file; yields a list for its text.
+def _stderr_through_forwarder() -> Iterator[dict[str, bool]]:
+    """Sends file descriptor 2 through the forwarder process for the block.
 
     C++ code writes to the descriptor directly, so replacing ``sys.stderr``
-    would not catch it. The list receives the text when the block ends.
+    would not catch it. Yields a dict whose ``"gpu_found"`` the block sets;
+    when the block ends, the forwarder filters what it received and exits.
     """
     sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    # -I: no user site, no environment, and not this file's folder on the
+    # path (where dreamer_tf's module names could shadow the standard library).
+    forwarder = subprocess.Popen(
+        [sys.executable, "-I", os.path.abspath(__file__), str(_min_log_level())],
+        stdin=read_end,
+    )
+    os.close(read_end)
     saved = os.dup(2)
-    captured: list[str] = []
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    state = {"gpu_found": False}
+    try:
+        yield state
+    finally:
+        sys.stderr.flush()
+        os.write(2, f"{_END_MARK}{int(state['gpu_found'])}\n".encode())
+        os.dup2(saved, 2)
+        os.close(saved)
         try:
-            yield captured
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            captured.append(capture.read().decode("utf-8", "replace"))
+            forwarder.wait(timeout=_FORWARDER_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass  # Its lines then arrive a little later; the import succeeded.
+
+
+def _forward(min_level: int) -> None:
+    """The forwarder: filters stdin to stderr once the end mark arrives.
+
+    Without the mark (TensorFlow's process died), writes everything as is.
+    """
+    # Ctrl-C reaches the whole process group; the pipe's end stops us instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    received = []
+    for line in sys.stdin.buffer:
+        text = line.decode("utf-8", "replace")
+        if _END_MARK in text:
+            before, mark = text.split(_END_MARK)
+            received.append(before)
+            gpu_found = mark.strip() == "1"
+            kept = filter_startup_lines("".join(received), min_level, gpu_found)
+            sys.stderr.write(kept)
+            return
+        received.append(text)
+    sys.stderr.write("".join(received))
 
 
 class _QuietLoader(importlib.abc.Loader):
@@ -132,17 +176,11 @@ class _QuietLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:
-        gpu_found = False
-        captured: list[str] = []
-        try:
-            with _captured_stderr() as captured:
-                self._loader.exec_module(module)
-                # Device discovery prints the cuInit failure; run it here, where
-                # it is captured. Logical devices can still be configured after.
-                gpu_found = bool(module.config.list_physical_devices("GPU"))
-        finally:
-            text = captured[0] if captured else ""
-            sys.stderr.write(filter_startup_lines(text, _min_log_level(), gpu_found))
+        with _stderr_through_forwarder() as state:
+            self._loader.exec_module(module)
+            # Device discovery prints the cuInit failure; run it here, where
+            # it is filtered. Logical devices can still be configured after.
+            state["gpu_found"] = bool(module.config.list_physical_devices("GPU"))
 
     def __getattr__(self, name: str):
         # get_resource_reader, is_package and the like: TensorFlow's own loader.
@@ -160,3 +198,7 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
         return spec
+
+
+if __name__ == "__main__":
+    _forward(int(sys.argv[1]))

@@ -60,6 +60,29 @@ def run_python(*arguments, **environment) -> subprocess.CompletedProcess:
     return result
 
 
+FORWARD_AND_EXIT = """
+import os
+from dreamer_tf import _quiet
+with _quiet._stderr_through_forwarder():
+    os.write(2, b"I0000 00:00:1795699913.3 4782 a.cc:1] information\\n")
+    os.write(2, b"F0000 00:00:1795699913.4 4782 b.cc:2] the CPU lacks AVX\\n")
+    {end}
+"""
+
+
+def test_forwarder_filters_the_start_up_lines():
+    result = run_python("-c", FORWARD_AND_EXIT.format(end="pass"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.endswith("b.cc:2] the CPU lacks AVX\n"), result.stderr
+    assert "information" not in result.stderr
+
+
+def test_forwarder_shows_everything_if_the_process_dies_during_the_import():
+    result = run_python("-c", FORWARD_AND_EXIT.format(end="os.abort()"))
+    assert result.returncode != 0
+    assert "information" in result.stderr and "lacks AVX" in result.stderr
+
+
 def test_helpfull_is_quiet():
     result = run_python("examples/dmc_train.py", "--helpfull")
     # absl exits with 1 after printing the help.
