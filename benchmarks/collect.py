@@ -17,10 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dreamer_tf.envs import make_vector_env, random_actions
-
-# Policy: (observation batch, state) -> (action batch, state).
-Policy = Callable[[dict[str, np.ndarray], object], tuple[np.ndarray, object]]
+from dreamer_tf.driver import Driver, Policy, random_policy
+from dreamer_tf.envs import make_vector_env
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -82,22 +80,18 @@ def measure(
         task, num_workers, seed=seed, action_repeat=action_repeat
     ) as env:
         policy = make_policy(env.single_observation_space, env.single_action_space)
-        observation, _ = env.reset()
-        state = None
+        driver = Driver(env)
         for _ in range(warmup_steps):
-            action, state = policy(observation, state)
-            observation, *_ = env.step(action)
+            driver.step(policy)
         frames = 0
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
-            action, state = policy(observation, state)
-            observation, *_ = env.step(action)
-            frames += action_repeat * int(np.sum(~observation["is_first"]))
+            frames += action_repeat * driver.step(policy).env_steps
         elapsed = time.perf_counter() - start
     return frames / elapsed
 
 
-def random_policy(seed: int) -> Callable[[object, object], Policy]:
+def random_policy_factory(seed: int) -> Callable[[object, object], Policy]:
     """A factory of uniformly random policies.
 
     Args:
@@ -108,13 +102,7 @@ def random_policy(seed: int) -> Callable[[object, object], Policy]:
     """
 
     def make_policy(observation_space: object, action_space: object) -> Policy:
-        rng = np.random.default_rng(seed)
-
-        def act(observation: dict[str, np.ndarray], state: object):
-            num_envs = len(observation["is_first"])
-            return random_actions(action_space, num_envs, rng), state
-
-        return act
+        return random_policy(action_space, np.random.default_rng(seed))
 
     return make_policy
 
@@ -129,18 +117,14 @@ def agent_policy() -> Callable[[object, object], Policy] | None:
     try:
         from dreamer_tf.agent import Dreamer
         from dreamer_tf.config import DreamerConfig
+        from dreamer_tf.policy import agent_policy
     except ImportError as error:
         print(f"Skipping the agent policy: {error}")
         return None
 
     def make_policy(observation_space: object, action_space: object) -> Policy:
         agent = Dreamer(DreamerConfig(), observation_space, action_space)
-
-        def act(observation: dict[str, np.ndarray], state: object):
-            action, state = agent.policy(observation, state, training=True)
-            return np.asarray(action), state
-
-        return act
+        return agent_policy(agent, training=True)
 
     return make_policy
 
@@ -150,7 +134,7 @@ def main() -> None:
     arguments = parse_arguments()
     policies = []
     if arguments.policy in ("random", "both"):
-        policies.append(("random", random_policy(arguments.seed)))
+        policies.append(("random", random_policy_factory(arguments.seed)))
     if arguments.policy in ("agent", "both"):
         make_agent_policy = agent_policy()
         if make_agent_policy is not None:

@@ -35,7 +35,9 @@ from dreamer_tf import envs
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.calibration import value_error
 from dreamer_tf.checkpoints import RunCheckpoints
-from dreamer_tf.replay import EpisodeBuilder, Replay, episode_signature, find_nonfinite
+from dreamer_tf.driver import Driver, random_policy
+from dreamer_tf.policy import agent_policy
+from dreamer_tf.replay import Replay, episode_signature, find_nonfinite
 from dreamer_tf.rundir import RunError, RunSpec, check_run, unlock_logdir
 from dreamer_tf.summaries import MetricsWriter, encode_gif, open_loop_video
 
@@ -137,34 +139,6 @@ def agent_weights(agent: Dreamer) -> list:
     return [variable for module in modules for variable in module.variables]
 
 
-def reset_starting_states(agent: Dreamer, state, is_first: np.ndarray):
-    """Gives environments that start an episode a fresh policy state.
-
-    The policy zeroes those rows by multiplying them with 0, which keeps a NaN
-    that a non-finite observation left in them; replacing the rows keeps one
-    bad episode from spoiling every later episode of that environment.
-
-    Args:
-        agent: The agent.
-        state: The policy state, or None at the start.
-        is_first: ``[num_envs]`` bools.
-
-    Returns:
-        The state with the rows of starting environments replaced.
-    """
-    if state is None or not np.any(is_first):
-        return state
-    starts = tf.constant(np.asarray(is_first, bool))
-
-    def replace_rows(old, fresh):
-        rows = tf.reshape(starts, [-1] + [1] * (len(old.shape) - 1))
-        return tf.where(rows, fresh, old)
-
-    return tf.nest.map_structure(
-        replace_rows, state, agent.initial_state(len(is_first))
-    )
-
-
 class Progress(tf.Module):
     """Counters and RNG state saved in every checkpoint, beside the agent."""
 
@@ -194,27 +168,15 @@ def evaluate(
     Returns:
         The return of each episode.
     """
-    returns, frames = [], []
-    observation, _ = eval_env.reset()
-    state, episode_return = None, 0.0
-    while len(returns) < episodes:
-        if len(returns) == 0 and "image" in observation:
-            frames.append(observation["image"][0])
-        state = reset_starting_states(agent, state, observation["is_first"])
-        action, state = agent.policy(observation, state, training=False)
-        observation, reward, _, _, _ = eval_env.step(action.numpy())
-        episode_return += float(reward[0])
-        if observation["is_last"][0]:
-            returns.append(episode_return)
-            episode_return = 0.0
-            if len(returns) == 1 and "image" in observation:
-                frames.append(observation["image"][0])
+    played = Driver(eval_env).episodes(agent_policy(agent, training=False), episodes)
+    returns = [float(episode["reward"].sum(dtype=np.float64)) for episode in played]
+    frames = played[0].get("image", ())
     step = int(agent.frames.numpy())
     writer.write(
         step, {"eval/return": float(np.mean(returns)), "eval/episodes": episodes}
     )
-    if frames:
-        video = np.stack(frames)
+    if len(frames):
+        video = np.asarray(frames)
         writer.video(f"{tag}/policy", video, step)
         if gif_path is not None:
             pathlib.Path(gif_path).write_bytes(encode_gif(video))
@@ -277,11 +239,10 @@ class Loop:
         """
         config, progress = self.config, self.progress
         self._announce_start(resumed)
-        observation, _ = self.train_env.reset()
-        builder = EpisodeBuilder(self.train_env.num_envs)
-        action_size = self.agent.action_size
-        builder.add(observation, np.zeros((self.train_env.num_envs, action_size)), None)
-        state = None
+        driver = Driver(self.train_env)
+        driver.reset()
+        prefill_policy = random_policy(self.train_env.single_action_space, self.rng)
+        train_policy = agent_policy(self.agent, training=True)
         while self.frames < config.steps:
             if self.frames >= config.prefill and len(self.replay):
                 if not progress.pretrained.numpy():
@@ -301,25 +262,11 @@ class Loop:
             if self.frames - progress.last_log.numpy() >= config.log_every:
                 progress.last_log.assign(self.frames)
                 self.log()
-            if self.frames < config.prefill:
-                action = envs.random_actions(
-                    self.train_env.single_action_space,
-                    self.train_env.num_envs,
-                    self.rng,
-                )
-            else:
-                state = reset_starting_states(
-                    self.agent, state, observation["is_first"]
-                )
-                action, state = self.agent.policy(observation, state, training=True)
-                action = action.numpy()
-            observation, reward, _, _, info = self.train_env.step(action)
-            for env_index, episode in builder.add(
-                observation, action, reward, info.get("discount")
-            ):
+            prefilling = self.frames < config.prefill
+            result = driver.step(prefill_policy if prefilling else train_policy)
+            for env_index, episode in result.episodes:
                 self.store(env_index, episode)
-            stepped = int(np.sum(~observation["is_first"]))
-            self.frames += stepped * config.action_repeat
+            self.frames += result.env_steps * config.action_repeat
             self.agent.frames.assign(self.frames)
         self.log()
 

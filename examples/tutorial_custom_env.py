@@ -133,16 +133,20 @@ def act(agent, env: ReachEnv, seed: int) -> float:
 def run_in_worker(steps: int) -> None:
     """Steps the registered task in a worker process, as the training program."""
     from dreamer_tf import envs
+    from dreamer_tf.driver import Driver, random_policy
 
     # Workers are fresh interpreters that inherit this process's sys.path, so
     # they import this module (which registers the id) as validate_task does.
     envs.validate_task(TASK)
     with envs.make_vector_env(TASK, 1, seed=0, pixels=False, time_limit=40) as env:
-        observation, _ = env.reset()
+        # The driver steps environments with a policy and assembles episodes,
+        # as the training program does.
+        driver = Driver(env)
+        policy = random_policy(env.single_action_space, np.random.default_rng(0))
         for _ in range(steps):
-            observation, reward, *_ = env.step(env.action_space.sample())
-        keys = sorted(observation)
-        print(f"{TASK} in worker {env.worker_pids[0]}: keys {keys}, reward {reward}")
+            driver.step(policy)
+        keys = sorted(driver.observation)
+        print(f"{TASK} in worker {env.worker_pids[0]}: keys {keys}")
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from dreamer_tf.replay import (
-    EpisodeBuilder,
     Replay,
     check_episode,
     count_episodes,
@@ -412,50 +411,6 @@ class TestMemory:
         reloaded = Replay(tmp_path).memory_usage()
         assert reloaded.raw_bytes == usage.raw_bytes
         assert reloaded.ratio < 1.01
-
-
-class TestEpisodeBuilder:
-    def test_builds_aligned_episodes_from_vector_stream(self, tmp_path):
-        builder = EpisodeBuilder(num_envs=2)
-
-        def batch(values, first, last, terminal):
-            return {
-                "obs": np.array(values, np.float32)[:, None],
-                "is_first": np.array(first),
-                "is_last": np.array(last),
-                "is_terminal": np.array(terminal),
-            }
-
-        actions = np.array([[9, 9], [9, 9]], np.float32)
-        assert builder.add(batch([0, 100], [1, 1], [0, 0], [0, 0]), actions, None) == []
-        assert (
-            builder.add(
-                batch([1, 101], [0, 0], [0, 0], [0, 0]), [[1, 1], [2, 2]], [1, 2]
-            )
-            == []
-        )
-        finished = builder.add(
-            batch([2, 102], [0, 0], [1, 0], [1, 0]), [[3, 3], [4, 4]], [3, 4]
-        )
-        assert len(finished) == 1
-        env_index, episode = finished[0]
-        assert env_index == 0
-        np.testing.assert_array_equal(episode["obs"][:, 0], [0, 1, 2])
-        np.testing.assert_array_equal(episode["action"], [[0, 0], [1, 1], [3, 3]])
-        np.testing.assert_array_equal(episode["reward"], [0, 1, 3])
-        np.testing.assert_array_equal(episode["discount"], [1, 1, 0])
-        np.testing.assert_array_equal(episode["is_first"], [True, False, False])
-        # Next-step autoreset: env 0 restarts, env 1 ends by truncation.
-        finished = builder.add(
-            batch([10, 103], [1, 0], [0, 1], [0, 0]), [[7, 7], [5, 5]], [0, 6]
-        )
-        assert len(finished) == 1
-        env_index, episode = finished[0]
-        assert env_index == 1
-        np.testing.assert_array_equal(episode["obs"][:, 0], [100, 101, 102, 103])
-        np.testing.assert_array_equal(episode["discount"], [1, 1, 1, 1])
-        np.testing.assert_array_equal(episode["action"][0], [0, 0])
-        assert Replay(tmp_path).add(episode).name.endswith("-3.npz")
 
 
 def test_replay_module_imports_no_tensorflow():
