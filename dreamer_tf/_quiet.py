@@ -46,8 +46,11 @@ _LOG_LINE = re.compile(r"^([IWEF])\d{4} \d+:\d+:\d+\.\d+\s+\d+ \S+:\d+\] ")
 _SEVERITIES = "IWEF"
 _ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog()"
 _CUINIT_FAILURE = "failed call to cuInit"
-# Python's warnings.showwarning format: "path:line: Category: message".
-_PYTHON_WARNING = re.compile(r"^\S.*:\d+: \w+: ")
+# Lines Python writes: a warning ("path:line: Category: message"), a logging
+# record in the default format ("WARNING:tensorflow:..."), a traceback.
+_PYTHON_OUTPUT = re.compile(
+    r"^(\S.*:\d+: \w+: |[A-Z]+:[\w.]*:|Traceback \(most recent call last\))"
+)
 # Written into the pipe when the import is over; the digit says if a GPU was found.
 _END_MARK = "\x00dreamer_tf._quiet: start-up over, GPU found: "
 # The forwarder's own start (a bare interpreter) takes well under a second.
@@ -96,7 +99,7 @@ def filter_startup_lines(text: str, min_level: int, gpu_found: bool) -> str:
             dropping = level < min_level or expected
         elif line.startswith(_ABSL_NOTICE):
             continue
-        elif _PYTHON_WARNING.match(line):
+        elif _PYTHON_OUTPUT.match(line):
             dropping = False
         if not dropping:
             kept.append(line if line.endswith("\n") else line + "\n")

@@ -21,15 +21,20 @@ E0000 00:00:1795699915.397451    4782 cuda_platform.cc:52] failed call to cuInit
 I0000 00:00:1795699915.397999    4782 other.cc:1] more information
 /lib/module.py:3: UserWarning: a Python warning
   warnings.warn(
+I0000 00:00:1795699915.398000    4782 other.cc:2] information again
+WARNING:tensorflow:a Python logging record
 """
 REAL_WARNING = "W0000 00:00:1795699913.303700    4782 some_op.cc:12] a real warning\n"
 CUINIT = "failed call to cuInit"
-PYTHON_WARNING = "/lib/module.py:3: UserWarning: a Python warning\n  warnings.warn(\n"
+PYTHON_LINES = (
+    "/lib/module.py:3: UserWarning: a Python warning\n  warnings.warn(\n"
+    "WARNING:tensorflow:a Python logging record\n"
+)
 
 
 def test_default_level_keeps_warnings_and_drops_info_and_expected_cuinit():
     kept = filter_startup_lines(STARTUP, min_level=1, gpu_found=False)
-    assert kept == REAL_WARNING + PYTHON_WARNING
+    assert kept == REAL_WARNING + PYTHON_LINES
 
 
 def test_cuinit_failure_is_kept_when_a_gpu_was_found():
