@@ -383,6 +383,18 @@ class TestErrorsBeforeExpensiveWork:
         assert len(result.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "run" / "checkpoints").exists()
 
+    def test_the_checks_import_no_tensorflow(self):
+        check = "import sys, dreamer_tf.rundir; print('tensorflow' in sys.modules)"
+        result = subprocess.run(
+            [sys.executable, "-c", check],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+        assert result.stdout.strip() == "False", result.stderr
+
     def test_export_dir_that_is_a_file(self, tmp_path):
         existing_file = tmp_path / "policy"
         existing_file.write_text("not a directory")
