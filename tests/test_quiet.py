@@ -4,8 +4,11 @@ import os
 import pathlib
 import subprocess
 import sys
+import warnings
 
+import numpy as np
 from quiet_stderr import assert_quiet_stderr, noisy_stderr_lines
+from tiny import pixel_spaces, random_batch, tiny_config
 
 from dreamer_tf._quiet import filter_startup_lines
 
@@ -111,3 +114,16 @@ def test_verbose_variable_shows_tensorflows_start_up_lines():
     result = run_python("-c", IMPORT_AND_INITIALISE, DREAMER_TF_VERBOSE="1")
     assert result.returncode == 0, result.stderr[-3000:]
     assert noisy_stderr_lines(result.stderr), result.stderr
+
+
+def test_calling_the_world_model_does_not_warn():
+    from dreamer_tf.agent import Dreamer
+
+    config = tiny_config()
+    agent = Dreamer(config, *pixel_spaces())
+    episode = {key: value[0] for key, value in random_batch(config).items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = agent.state_values(episode)  # calls world_model(data)
+    assert np.all(np.isfinite(values))
+    assert [str(warning.message) for warning in caught] == []
