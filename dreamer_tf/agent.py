@@ -13,6 +13,8 @@ import tensorflow_probability as tfp
 from dreamer_tf.actor_critic import ActorCritic
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.envs import is_one_hot_space
+from dreamer_tf.loss_scale import DynamicLossScale
+from dreamer_tf.precision import MIXED_FLOAT16, compute_policy, cpu_has_native_bfloat16
 from dreamer_tf.world_model import NON_OBSERVATION_KEYS, WorldModel
 
 tfd = tfp.distributions
@@ -91,7 +93,10 @@ class Dreamer(tf.Module):
         self._policy_input_keys = (*model_keys, "is_first")
         _check_observation_space(config, observation_space, self.vector_keys)
         image_space = observation_space.spaces.get("image")
-        with self.strategy.scope(), _dtype_policy(_POLICIES[config.precision]):
+        self.dtype_policy = compute_policy(
+            config.precision, _gpu_capabilities(), cpu_has_native_bfloat16()
+        )
+        with self.strategy.scope(), _dtype_policy(self.dtype_policy):
             self.world_model = WorldModel(
                 config,
                 self.vector_keys,
@@ -117,6 +122,11 @@ class Dreamer(tf.Module):
             self.value_optimizer = self._optimizer(
                 config.value_lr, self.value_variables
             )
+            self.loss_scales = {
+                part: DynamicLossScale(name=f"{part}_loss_scale")
+                for part in _PARTS
+                if self.dtype_policy == MIXED_FLOAT16
+            }
         compile_option = {"jit_compile": config.jit_compile}
         self._policy_function = tf.function(self._policy, **compile_option)
         self._train_function = tf.function(self._train_step, **compile_option)
@@ -317,7 +327,7 @@ class Dreamer(tf.Module):
         clipped = []
         for (optimizer, tape, loss, variables), part in zip(updates, _PARTS):
             gradients, metrics[f"{part}_grad_norm"] = self._clipped_gradients(
-                tape, loss, variables
+                tape, loss, variables, self.loss_scales.get(part)
             )
             clipped.append((optimizer, gradients, variables))
         finite = self._all_finite(
@@ -325,6 +335,9 @@ class Dreamer(tf.Module):
             + [metrics[f"{part}_grad_norm"] for part in _PARTS]
         )
         self._apply_if(finite, clipped)
+        for part, loss_scale in self.loss_scales.items():
+            loss_scale.update(tf.math.is_finite(metrics[f"{part}_grad_norm"]))
+            metrics[f"{part}_loss_scale"] = tf.identity(loss_scale.scale)
         metrics["update_skipped"] = 1.0 - tf.cast(finite, tf.float32)
         metrics.update(
             actor_loss=actor_loss,
@@ -336,14 +349,18 @@ class Dreamer(tf.Module):
         )
         return metrics
 
-    def _clipped_gradients(self, tape, loss, variables):
+    def _clipped_gradients(self, tape, loss, variables, loss_scale=None):
         """The global-batch gradient of ``loss``, clipped, and its norm.
 
         Each replica's loss is divided by the replica count, so the replicas'
         gradients sum to that of the global batch; clipping that sum keeps
-        updates identical to one device's.
+        updates identical to one device's. With a ``loss_scale`` (float16)
+        the gradient is computed scaled and unscaled before anything else.
         """
-        gradients = tape.gradient(loss, variables)
+        if loss_scale is None:
+            gradients = tape.gradient(loss, variables)
+        else:
+            gradients = loss_scale.gradients(tape, loss, variables)
         replicas = self.strategy.num_replicas_in_sync
         if replicas > 1:
             context = tf.distribute.get_replica_context()
@@ -396,7 +413,18 @@ class Dreamer(tf.Module):
         tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite,))
 
 
-_POLICIES = {32: "float32", 16: "mixed_bfloat16"}
+def _gpu_capabilities() -> list[tuple[int, int]]:
+    """CUDA compute capability of each visible GPU."""
+    return [
+        tuple(
+            tf.config.experimental.get_device_details(gpu).get(
+                "compute_capability", (0, 0)
+            )
+        )
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+
+
 _PARTS = ("model", "actor", "value")
 
 

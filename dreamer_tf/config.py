@@ -89,7 +89,10 @@ class DreamerConfig:
     batch_size: int = _field(50, "Sequences per training batch.")
     batch_length: int = _field(50, "Time steps per training sequence.")
     precision: int = _field(
-        32, "32: float32; 16: mixed bfloat16 compute, float32 variables."
+        32,
+        "32: float32. 16: 16-bit compute, float32 variables and losses: bfloat16 "
+        "on GPUs from compute capability 8.0 and on CPUs with native bfloat16, "
+        "float16 with dynamic loss scaling on older GPUs; refused on other CPUs.",
     )
     jit_compile: bool = _field(False, "Compile train and policy steps with XLA.")
     # Acting.
