@@ -168,8 +168,9 @@ def signature_mismatch(signature: Signature, expected: Signature) -> str | None:
     """Says how an episode's signature differs from the expected one.
 
     Returns:
-        For example ``"image: (dtype('uint8'), (32, 32, 3)) instead of
-        (dtype('uint8'), (64, 64, 3))"``, or None if they are equal.
+        One ``key: found instead of expected`` clause per differing key (for
+        example an image of shape ``(32, 32, 3)`` instead of ``(64, 64, 3)``),
+        joined by ``"; "``, or None if they are equal.
     """
     differences = [
         f"{key}: {signature.get(key, 'missing')} instead of "
