@@ -1,0 +1,117 @@
+"""The update against this machine's limit: FLOPs, sustained throughput, share.
+
+1. Measures this CPU's sustained matmul and convolution throughput in fp32
+   (and bf16 where the CPU computes it natively).
+2. Counts one update's matmul and convolution FLOPs from its compiled graph
+   (``hlo_flops.py``: XLA's optimized HLO, loops and gradients included).
+3. Times the update (``train_step.py``, float32, no XLA) and prints the time
+   the FLOPs need at the measured rates as a share of the measured time.
+
+    python benchmarks/flop_bound.py                  # 16x50 and 50x50
+    python benchmarks/flop_bound.py --batch_sizes 16 --steps 3
+
+Paper-size model, 64x64x3 pixels, 6-dim actions. Takes about 5 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import gymnasium as gym
+import numpy as np
+import tensorflow as tf
+from hlo_flops import hlo_flops
+from train_step import run_setting
+
+from dreamer_tf.agent import Dreamer
+from dreamer_tf.config import DreamerConfig
+from dreamer_tf.precision import cpu_has_native_bfloat16
+
+MATMUL_SIZE = 2048
+# The shape of the encoder's second layer at batch 16x50: 800 images.
+CONV_INPUT, CONV_KERNEL = (800, 31, 31, 32), (4, 4, 32, 64)
+
+
+def _median_seconds(function, *args, repeats: int = 10) -> float:
+    function(*args).numpy()
+    durations = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function(*args).numpy()
+        durations.append(time.perf_counter() - start)
+    return statistics.median(durations)
+
+
+def matmul_rate(dtype) -> float:
+    """Sustained FLOP/s of a square matmul of ``MATMUL_SIZE``."""
+    a = tf.random.normal([MATMUL_SIZE] * 2, dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    function = tf.function(lambda x: tf.reduce_sum(tf.matmul(x, x)))
+    return 2 * MATMUL_SIZE**3 / _median_seconds(function, a)
+
+
+def conv_rate(dtype) -> float:
+    """Sustained FLOP/s of a strided 4x4 convolution like the encoder's."""
+    images = tf.cast(tf.random.normal(CONV_INPUT), dtype)
+    kernel = tf.cast(tf.random.normal(CONV_KERNEL), dtype)
+    function = tf.function(lambda x, k: tf.reduce_sum(tf.nn.conv2d(x, k, 2, "VALID")))
+    output = tf.nn.conv2d(images, kernel, 2, "VALID").shape
+    flops = 2 * np.prod(output) * np.prod(CONV_KERNEL[:3])
+    return flops / _median_seconds(function, images, kernel)
+
+
+def update_flops(batch_size: int, length: int):
+    """Matmul and convolution FLOPs of one paper-size update."""
+    config = DreamerConfig(batch_size=batch_size, batch_length=length, jit_compile=True)
+    observation_space = gym.spaces.Dict(
+        {"image": gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)}
+    )
+    agent = Dreamer(config, observation_space, gym.spaces.Box(-1, 1, (6,), np.float32))
+    shape = (batch_size, length)
+    batch = {
+        "image": tf.zeros((*shape, 64, 64, 3), tf.uint8),
+        "action": tf.zeros((*shape, 6)),
+        "reward": tf.zeros(shape),
+        "discount": tf.ones(shape),
+    }
+    hlo = agent._train_function.experimental_get_compiler_ir(batch)(
+        stage="optimized_hlo"
+    )
+    return hlo_flops(hlo)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[16, 50])
+    parser.add_argument("--length", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=4, help="Timed updates.")
+    parser.add_argument("--warmup", type=int, default=2, help="Untimed updates.")
+    args = parser.parse_args()
+    dtypes = [tf.float32] + ([tf.bfloat16] if cpu_has_native_bfloat16() else [])
+    rates = {}
+    for dtype in dtypes:
+        rates[dtype.name] = (matmul_rate(dtype), conv_rate(dtype))
+        print(
+            f"{dtype.name}: matmul {rates[dtype.name][0] / 1e9:.0f} GFLOP/s, "
+            f"conv {rates[dtype.name][1] / 1e9:.0f} GFLOP/s",
+            flush=True,
+        )
+    matmul, conv = rates["float32"]
+    print("batch   matmul GFLOP  conv GFLOP  bound s  update s  share of bound")
+    for batch_size in args.batch_sizes:
+        flops = update_flops(batch_size, args.length)
+        bound = flops.dot / matmul + flops.convolution / conv
+        figures = run_setting(batch_size, args.length, False, args.steps, args.warmup)
+        seconds = figures["median_update_s"]
+        print(
+            f"{batch_size}x{args.length:<4} {flops.dot / 1e9:12.1f}  "
+            f"{flops.convolution / 1e9:10.1f}  {bound:7.2f}  {seconds:8.2f}  "
+            f"{100 * bound / seconds:13.0f}%",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
