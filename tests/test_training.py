@@ -109,6 +109,45 @@ class TestResumeAfterKill:
         assert files_before <= set((logdir / "episodes").glob("*.npz"))
         frames = [event["frames"] for event in read_jsonl(logdir / "metrics.jsonl")]
         assert max(frames) >= 2200
+        assert_optimizers_continued(logdir)
+
+
+def assert_optimizers_continued(logdir):
+    """Every optimizer took exactly the run's updates, before and after resuming.
+
+    An optimizer missing from the checkpoint would restart from zero at the
+    resume and count only the updates made since.
+    """
+    import dataclasses
+
+    import gymnasium as gym
+    import numpy as np
+    import tensorflow as tf
+
+    from dreamer_tf.agent import Dreamer
+    from dreamer_tf.config import DreamerConfig
+    from dreamer_tf.training import Progress
+
+    saved = json.loads((logdir / "config.json").read_text())
+    fields = {field.name for field in dataclasses.fields(DreamerConfig)}
+    config = DreamerConfig.from_dict({k: v for k, v in saved.items() if k in fields})
+    observation_space = gym.spaces.Dict(
+        {"image": gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)}
+    )
+    agent = Dreamer(config, observation_space, gym.spaces.Box(-1, 1, (1,), np.float32))
+    progress = Progress()
+    latest = tf.train.latest_checkpoint(str(logdir / "checkpoints"))
+    tf.train.Checkpoint(agent=agent, progress=progress).restore(
+        latest
+    ).assert_existing_objects_matched()
+    updates = int(progress.updates.numpy())
+    assert updates > config.pretrain
+    for optimizer in (
+        agent.model_optimizer,
+        agent.actor_optimizer,
+        agent.value_optimizer,
+    ):
+        assert int(optimizer.iterations.numpy()) == updates
 
 
 class TestBadInput:
