@@ -47,6 +47,8 @@ CONFIG_TESTS = ("tests/test_config_rules.py", "tests/test_config.py")
 VALUE_TESTS = ("tests/test_returns.py", "tests/test_behavior_math.py")
 DISTRIBUTION_TESTS = ("tests/test_distributions.py", "tests/test_policy_math.py")
 ENV_TESTS = ("tests/test_envs.py",)
+REPLAY_TESTS = ("tests/test_replay.py", "tests/test_run_integrity.py")
+RUN_TESTS = ("tests/test_run_integrity.py", "tests/test_training.py")
 # The default suite minus the end-to-end runs, docs and learning tests; a
 # survivor of its targeted tests is retried against these.
 UNIT_SUITE = (
@@ -58,6 +60,7 @@ UNIT_SUITE = (
     "tests/test_distributions.py",
     "tests/test_layers.py",
     "tests/test_export.py",
+    "tests/test_replay.py",
 )
 
 
@@ -219,8 +222,8 @@ MUTATIONS = (
     Mutation(
         "value_loss_shifted",
         "dreamer_tf/actor_critic.py",
-        "prediction = self.value(tf.stop_gradient(features)[:-1])",
-        "prediction = self.value(tf.stop_gradient(features)[1:])",
+        "log_prob = value.log_prob(targets)[:-1]",
+        "log_prob = value.log_prob(tf.roll(targets, 1, 0))[1:]",
         MATH_TESTS,
         "value loss regresses the value of the next state",
     ),
@@ -348,6 +351,79 @@ MUTATIONS = (
         'tf.Variable(0, dtype=tf.int64, trainable=False, name="frames"))',
         STATE_TESTS,
         "the frame counter is left out of the checkpoint",
+    ),
+    Mutation(
+        "replay_window_overruns",
+        "dreamer_tf/replay.py",
+        "start = int(rng.integers(0, entries - length + 1))",
+        "start = int(rng.integers(0, entries - length + 2))",
+        REPLAY_TESTS,
+        "a sampled window may run past its episode's end",
+    ),
+    Mutation(
+        "replay_stores_nonfinite",
+        "dreamer_tf/replay.py",
+        "    problem = find_nonfinite(episode)\n    if problem:\n        raise",
+        "    problem = None\n    if problem:\n        raise",
+        REPLAY_TESTS,
+        "the replay accepts episodes with non-finite values",
+    ),
+    Mutation(
+        "episode_files_private",
+        "dreamer_tf/replay.py",
+        "EPISODE_FILE_MODE = 0o644",
+        "EPISODE_FILE_MODE = 0o600",
+        REPLAY_TESTS,
+        "episode files written 0600",
+    ),
+    Mutation(
+        "checkpoint_no_fallback",
+        "dreamer_tf/checkpoints.py",
+        "for number in numbers:",
+        "for number in numbers[:1]:",
+        RUN_TESTS,
+        "a damaged newest checkpoint is not skipped for an older intact one",
+    ),
+    Mutation(
+        "checkpoint_restores_nonfinite",
+        "dreamer_tf/checkpoints.py",
+        'raise ValueError(f"non-finite values in {nonfinite[0]}")',
+        "pass",
+        RUN_TESTS,
+        "a checkpoint with non-finite weights is restored",
+    ),
+    Mutation(
+        "checkpoint_saves_nonfinite",
+        "dreamer_tf/checkpoints.py",
+        "        nonfinite = nonfinite_variables(self.variables)\n"
+        "        if nonfinite:\n            raise RunError(",
+        "        nonfinite = []\n        if nonfinite:\n            raise RunError(",
+        RUN_TESTS,
+        "a checkpoint is written with non-finite weights",
+    ),
+    Mutation(
+        "no_logdir_lock",
+        "dreamer_tf/rundir.py",
+        "fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+        "os.fsync(descriptor)",
+        RUN_TESTS,
+        "two runs may share a logdir",
+    ),
+    Mutation(
+        "pretraining_not_a_phase",
+        "dreamer_tf/training.py",
+        "progress.last_train.assign(self.frames)",
+        "progress.last_train.assign(0)",
+        RUN_TESTS,
+        "pretraining does not set the last training frame (a full phase follows)",
+    ),
+    Mutation(
+        "loop_stores_nonfinite",
+        "dreamer_tf/training.py",
+        "problem = find_nonfinite(episode)",
+        "problem = None",
+        RUN_TESTS,
+        "the loop stores episodes with non-finite values",
     ),
     Mutation(
         "action_repeat_last_reward",
