@@ -309,7 +309,7 @@ MUTATIONS = (
     ),
     Mutation(
         "no_reset_on_first",
-        "dreamer_tf/agent.py",
+        "dreamer_tf/policy.py",
         'keep = 1.0 - tf.cast(observation["is_first"], tf.float32)[:, None]',
         'keep = 1.0 + 0.0 * tf.cast(observation["is_first"], tf.float32)[:, None]',
         DISTRIBUTION_TESTS,
