@@ -8,16 +8,14 @@ import gymnasium as gym
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from dreamer_tf.actor_critic import ActorCritic
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.envs import is_one_hot_space
 from dreamer_tf.loss_scale import DynamicLossScale
+from dreamer_tf.policy import explore, policy_step
 from dreamer_tf.precision import MIXED_FLOAT16, compute_policy, cpu_has_native_bfloat16
 from dreamer_tf.world_model import NON_OBSERVATION_KEYS, WorldModel
-
-tfd = tfp.distributions
 
 PolicyState = tuple[dict[str, tf.Tensor], tf.Tensor]
 
@@ -206,20 +204,17 @@ class Dreamer(tf.Module):
 
     def _policy(self, observation, state, training):
         latent, previous_action = state
-        if "is_first" in observation:
-            keep = 1.0 - tf.cast(observation["is_first"], tf.float32)[:, None]
-            latent = tf.nest.map_structure(lambda value: value * keep, latent)
-            previous_action = previous_action * keep
-        embed = self.world_model.embed(observation)
-        latent, _ = self.world_model.rssm.posterior_step(latent, previous_action, embed)
-        distribution = self.actor_critic.policy(self.world_model.rssm.features(latent))
+        latent, distribution = policy_step(
+            self.world_model, self.actor_critic, observation, latent, previous_action
+        )
         sample_in_training = self.config.train_action == "sample"
         action = tf.cond(
             tf.logical_and(training, sample_in_training),
             distribution.sample,
             distribution.mode,
         )
-        action = self._explore(action, training)
+        amount = self.exploration_amount(training)
+        action = explore(action, amount, self.config.exploration, self.discrete)
         return action, (latent, action)
 
     def exploration_amount(self, training) -> tf.Tensor:
@@ -231,30 +226,6 @@ class Dreamer(tf.Module):
             amount = amount * 0.5**halvings
         amount = tf.maximum(amount, config.expl_min)
         return tf.where(training, amount, config.eval_noise)
-
-    def _explore(self, action: tf.Tensor, training) -> tf.Tensor:
-        amount = self.exploration_amount(training)
-        kind = self.config.exploration
-        if kind == "none":
-            return action
-        if kind == "completely_random":
-            if self.discrete:
-                return self._random_one_hot(tf.shape(action)[0])
-            return tf.random.uniform(tf.shape(action), -1.0, 1.0)
-        if kind == "additive_gaussian" and not self.discrete:
-            noisy = tfd.Normal(action, tf.maximum(amount, 1e-8)).sample()
-            return tf.clip_by_value(tf.where(amount > 0, noisy, action), -1.0, 1.0)
-        # epsilon_greedy (and gaussian noise on discrete actions, which has no
-        # meaning, falls back to it): a random one-hot action with prob amount.
-        random_action = self._random_one_hot(tf.shape(action)[0])
-        if not self.discrete:
-            random_action = tf.random.uniform(tf.shape(action), -1.0, 1.0)
-        use_random = tf.random.uniform(tf.shape(action)[:1]) < amount
-        return tf.where(use_random[:, None], random_action, action)
-
-    def _random_one_hot(self, batch_size) -> tf.Tensor:
-        indices = tf.random.uniform([batch_size], 0, self.action_size, tf.int32)
-        return tf.one_hot(indices, self.action_size)
 
     def state_values(self, episode: dict) -> tf.Tensor:
         """The value model's prediction at every step of one real episode.

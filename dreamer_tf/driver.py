@@ -18,6 +18,7 @@ import numpy as np
 from dreamer_tf.envs import random_actions
 from dreamer_tf.replay import Episode
 
+#: ``policy(observation, state) -> (action, state)`` on batched numpy arrays.
 Policy = Callable[[dict[str, np.ndarray], Any], tuple[np.ndarray, Any]]
 
 

@@ -22,6 +22,8 @@ import tempfile
 import gymnasium as gym
 import tensorflow as tf
 
+from dreamer_tf.policy import policy_step
+
 STATE_KEYS = ("deter", "stoch", "mean", "std")
 
 
@@ -57,20 +59,21 @@ class _PolicyModule(tf.Module):
         }
 
     def _step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        # The same computation as Dreamer._policy, with the mode action.
-        keep = 1.0 - tf.cast(inputs["is_first"], tf.float32)[:, None]
-        latent = {key: inputs[key] * keep for key in STATE_KEYS}
-        previous_action = inputs["prev_action"] * keep
+        # The agent's policy step (dreamer_tf.policy), with the mode action.
         observation = {
             key: value
             for key, value in inputs.items()
-            if key not in (*STATE_KEYS, "prev_action", "is_first")
+            if key not in (*STATE_KEYS, "prev_action")
         }
-        rssm = self.world_model.rssm
-        embed = self.world_model.embed(observation)
-        latent, _ = rssm.posterior_step(latent, previous_action, embed)
-        action = self.actor_critic.policy(rssm.features(latent)).mode()
-        action = tf.cast(action, tf.float32)
+        latent = {key: inputs[key] for key in STATE_KEYS}
+        latent, distribution = policy_step(
+            self.world_model,
+            self.actor_critic,
+            observation,
+            latent,
+            inputs["prev_action"],
+        )
+        action = tf.cast(distribution.mode(), tf.float32)
         return {"action": action, **latent, "prev_action": action}
 
 

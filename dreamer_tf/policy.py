@@ -1,7 +1,13 @@
-"""The policy as the driver calls it: numpy in, numpy out, a fresh state per episode.
+"""The policy step, written once for the agent, the export and the actors.
 
-:func:`agent_policy` turns an agent into a :data:`dreamer_tf.driver.Policy`,
-used by the training loop, evaluation and the actor processes alike.
+:func:`policy_step` (reset at ``is_first``, encode, posterior step, actor
+distribution) and :func:`explore` are what
+:meth:`dreamer_tf.agent.Dreamer.policy` computes and what
+:func:`dreamer_tf.export.export_policy` saves. :func:`agent_policy` turns an
+agent into a :data:`dreamer_tf.driver.Policy`, used by the training loop,
+evaluation and the actor processes alike; :func:`policy_weights` and
+:func:`set_policy_weights` move the weights the step reads as plain numpy
+arrays (how actors receive them).
 """
 
 from __future__ import annotations
@@ -11,6 +17,105 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+
+
+def policy_step(world_model, actor_critic, observation, latent, previous_action):
+    """One step of the policy up to the action distribution.
+
+    Rows whose ``observation["is_first"]`` is True start from the zero state
+    and the zero action (multiplied by 0; see :func:`reset_starting_states`
+    for states that may hold a NaN).
+
+    Args:
+        world_model: The :class:`~dreamer_tf.world_model.WorldModel`.
+        actor_critic: The :class:`~dreamer_tf.actor_critic.ActorCritic`.
+        observation: Dict of ``[batch, ...]`` tensors: the model's inputs and
+            optionally ``is_first``; other keys are ignored.
+        latent: The previous posterior state.
+        previous_action: ``[batch, action_size]``, the previous action.
+
+    Returns:
+        ``(posterior state, action distribution)``.
+    """
+    if "is_first" in observation:
+        keep = 1.0 - tf.cast(observation["is_first"], tf.float32)[:, None]
+        latent = tf.nest.map_structure(lambda value: value * keep, latent)
+        previous_action = previous_action * keep
+    rssm = world_model.rssm
+    embed = world_model.embed(observation)
+    latent, _ = rssm.posterior_step(latent, previous_action, embed)
+    return latent, actor_critic.policy(rssm.features(latent))
+
+
+def explore(action, amount, kind: str, discrete: bool) -> tf.Tensor:
+    """Adds exploration to a batch of actions.
+
+    Args:
+        action: ``[batch, action_size]`` actions.
+        amount: The noise std (gaussian) or the probability of a random action.
+        kind: ``none``, ``additive_gaussian``, ``completely_random`` or
+            ``epsilon_greedy`` (gaussian noise on discrete actions, which has
+            no meaning, falls back to epsilon-greedy).
+        discrete: Whether actions are one-hot.
+
+    Returns:
+        The actions to take.
+    """
+    if kind == "none":
+        return action
+    if kind == "completely_random":
+        return _random_actions(action, discrete)
+    if kind == "additive_gaussian" and not discrete:
+        noisy = tfd.Normal(action, tf.maximum(amount, 1e-8)).sample()
+        return tf.clip_by_value(tf.where(amount > 0, noisy, action), -1.0, 1.0)
+    random_action = _random_actions(action, discrete)
+    use_random = tf.random.uniform(tf.shape(action)[:1]) < amount
+    return tf.where(use_random[:, None], random_action, action)
+
+
+def _random_actions(action, discrete: bool) -> tf.Tensor:
+    if not discrete:
+        return tf.random.uniform(tf.shape(action), -1.0, 1.0)
+    indices = tf.random.uniform([tf.shape(action)[0]], 0, action.shape[-1], tf.int32)
+    return tf.one_hot(indices, action.shape[-1])
+
+
+def policy_variables(agent) -> list[tf.Variable]:
+    """The variables :func:`policy_step` reads: encoder, RSSM and actor, in order."""
+    modules = (
+        agent.world_model.encoder,
+        agent.world_model.rssm,
+        agent.actor_critic.actor,
+    )
+    return [variable for module in modules for variable in module.variables]
+
+
+def policy_weights(agent) -> list[np.ndarray]:
+    """The policy's weights as numpy arrays (see :func:`policy_variables`)."""
+    return [variable.numpy() for variable in policy_variables(agent)]
+
+
+def set_policy_weights(agent, weights: list[np.ndarray]) -> None:
+    """Assigns weights from :func:`policy_weights` of an agent of the same config.
+
+    Raises:
+        ValueError: If the number or shapes of the arrays do not fit.
+    """
+    variables = policy_variables(agent)
+    if len(weights) != len(variables):
+        raise ValueError(
+            f"Got {len(weights)} policy weight arrays for {len(variables)} variables."
+        )
+    for variable, value in zip(variables, weights):
+        if tuple(variable.shape) != np.shape(value):
+            raise ValueError(
+                f"Weight of shape {np.shape(value)} for {variable.path} of shape "
+                f"{tuple(variable.shape)}."
+            )
+        variable.assign(value)
 
 
 def reset_starting_states(agent, state, is_first: np.ndarray):
