@@ -15,6 +15,7 @@ import re
 import tempfile
 
 from dreamer_tf import envs
+from dreamer_tf.actors import ActorOptions, check_actor_options
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.envs.make import check_make_env_arguments
 
@@ -73,6 +74,7 @@ class RunSpec:
         deterministic: Enable TensorFlow's op determinism.
         eval_only: Load the latest checkpoint and only evaluate.
         export_dir: Export the policy as a SavedModel here at the end.
+        actors: Whether and how actors collect in parallel with learning.
     """
 
     config: DreamerConfig
@@ -81,6 +83,7 @@ class RunSpec:
     deterministic: bool = False
     eval_only: bool = False
     export_dir: str | None = None
+    actors: ActorOptions = dataclasses.field(default_factory=ActorOptions)
 
 
 def check_run(spec: RunSpec) -> pathlib.Path:
@@ -102,9 +105,11 @@ def check_run(spec: RunSpec) -> pathlib.Path:
         ValueError: For an unknown task, a ``batch_length`` longer than any
             episode, an ``export_dir`` that is a file, an unwritable logdir, a
             logdir another process runs in, a resume with a conflicting
-            config, or ``eval_only`` without a checkpoint.
+            config, ``eval_only`` without a checkpoint, or bad actor options
+            (see :func:`~dreamer_tf.actors.check_actor_options`).
     """
     config = spec.config
+    check_actor_options(spec.actors, spec.deterministic)
     envs.validate_task(spec.task)
     check_make_env_arguments(
         spec.task, life_done=config.life_done, pixels=config.observation == "pixels"

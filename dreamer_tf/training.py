@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from dreamer_tf import envs
+from dreamer_tf.actors.learner import connect_ray, run_actors
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.calibration import value_error
 from dreamer_tf.checkpoints import RunCheckpoints
@@ -65,6 +66,8 @@ def run(spec: RunSpec) -> None:
 
 
 def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
+    if spec.actors.actors and spec.actors.backend == "ray" and not spec.eval_only:
+        _connect_ray(spec)
     if spec.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(spec.config.seed)
@@ -101,19 +104,19 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
             print(f"eval returns: {', '.join(f'{value:.1f}' for value in returns)}")
             if gif_path.exists():
                 print(f"video of the first episode: {gif_path}")
+        elif spec.actors.actors:
+            loop = Loop(spec, logdir, agent, progress, checkpoints, writer, eval_env)
+            run_actors(loop, spec, _training_env_options(spec), restored is not None)
         else:
             train_env = envs.make_vector_env(
                 spec.task,
                 config.envs,
                 seed=config.seed,
                 role="training",
-                life_done=config.life_done,
-                **env_options,
+                **_training_env_options(spec),
             )
-            loop = Loop(
-                spec, logdir, agent, progress, checkpoints, writer, train_env, eval_env
-            )
-            loop.run(resumed=restored is not None)
+            loop = Loop(spec, logdir, agent, progress, checkpoints, writer, eval_env)
+            loop.run(train_env, resumed=restored is not None)
         if spec.export_dir:
             from dreamer_tf.export import export_policy
 
@@ -124,6 +127,24 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
         eval_env.close()
         if train_env is not None:
             train_env.close()
+
+
+def _training_env_options(spec: RunSpec) -> dict:
+    config = spec.config
+    return {
+        "action_repeat": config.action_repeat,
+        "time_limit": config.time_limit,
+        "pixels": config.observation == "pixels",
+        "life_done": config.life_done,
+    }
+
+
+def _connect_ray(spec: RunSpec) -> None:
+    try:
+        connect_ray(spec.actors)
+    except ConnectionError as error:
+        message = str(error).strip().splitlines()[0]
+        raise RunError(f"cannot join the Ray cluster: {message}") from None
 
 
 def agent_weights(agent: Dreamer) -> list:
@@ -186,6 +207,10 @@ def evaluate(
 class Loop:
     """The schedule of the spec: prefill, pretrain, then collect and train.
 
+    :meth:`run` collects in this process between training phases; with
+    actors, :func:`dreamer_tf.actors.learner.run_actors` drives the same
+    loop's storing, training, evaluation and logging instead.
+
     Args:
         spec: The run.
         logdir: Its directory.
@@ -193,23 +218,21 @@ class Loop:
         progress: The checkpointed counters.
         checkpoints: The run's checkpoints, restored.
         writer: Metrics and summaries.
-        train_env: Training environments.
-        eval_env: One evaluation environment.
+        eval_env: One evaluation environment (its spaces are the training
+            environments' too).
     """
 
-    def __init__(
-        self, spec, logdir, agent, progress, checkpoints, writer, train_env, eval_env
-    ):
+    def __init__(self, spec, logdir, agent, progress, checkpoints, writer, eval_env):
         self.config = spec.config
         self.agent, self.progress, self.checkpoints = agent, progress, checkpoints
-        self.writer, self.train_env, self.eval_env = writer, train_env, eval_env
+        self.writer, self.eval_env = writer, eval_env
         self.replay = Replay(
             logdir / "episodes",
             self.config.replay_capacity or None,
             action_repeat=self.config.action_repeat,
             seed=self.config.seed,
             signature=episode_signature(
-                train_env.single_observation_space, train_env.single_action_space
+                eval_env.single_observation_space, eval_env.single_action_space
             ),
         )
         self.frames = self.replay.total_steps * self.config.action_repeat
@@ -227,10 +250,11 @@ class Loop:
         self.start_time = time.time()
         self.start_frames = self.frames
 
-    def run(self, resumed: bool) -> None:
+    def run(self, train_env, resumed: bool) -> None:
         """Runs until ``config.steps`` frames; checkpoints and logs on the way.
 
         Args:
+            train_env: The training environments.
             resumed: Whether a checkpoint was restored.
 
         Raises:
@@ -238,10 +262,10 @@ class Loop:
                 updates in a row, or if the weights became non-finite.
         """
         config, progress = self.config, self.progress
-        self._announce_start(resumed)
-        driver = Driver(self.train_env)
+        self.announce_start(resumed)
+        driver = Driver(train_env)
         driver.reset()
-        prefill_policy = random_policy(self.train_env.single_action_space, self.rng)
+        prefill_policy = random_policy(train_env.single_action_space, self.rng)
         train_policy = agent_policy(self.agent, training=True)
         while self.frames < config.steps:
             if self.frames >= config.prefill and len(self.replay):
@@ -256,8 +280,7 @@ class Loop:
                     # On a fixed grid (the paper's code), so that several
                     # envs' uneven frame steps do not drift the schedule.
                     progress.last_train.assign_add(config.train_every)
-                if self._due(progress.last_eval, config.eval_every):
-                    progress.last_eval.assign(self.frames)
+                if self.due_evaluation():
                     self.evaluate()
             if self.frames - progress.last_log.numpy() >= config.log_every:
                 progress.last_log.assign(self.frames)
@@ -270,7 +293,8 @@ class Loop:
             self.agent.frames.assign(self.frames)
         self.log()
 
-    def _announce_start(self, resumed: bool) -> None:
+    def announce_start(self, resumed: bool) -> None:
+        """Says whether the run resumes, or starts fresh on stored episodes."""
         episodes = len(self.replay)
         if resumed and self.frames:
             print(f"resuming at {self.frames} frames ({episodes} episodes)")
@@ -304,9 +328,13 @@ class Loop:
         self.episode_returns.append(float(episode["reward"].sum()))
         self.episode_lengths.append(len(episode["reward"]) - 1)
 
-    def _due(self, last, every: int) -> bool:
-        last = int(last.numpy())
-        return last < 0 or self.frames - last >= every
+    def due_evaluation(self) -> bool:
+        """Whether evaluation is due; if so, records that it happens now."""
+        last = int(self.progress.last_eval.numpy())
+        if last >= 0 and self.frames - last < self.config.eval_every:
+            return False
+        self.progress.last_eval.assign(self.frames)
+        return True
 
     def train(self, updates: int) -> None:
         """Runs ``updates`` updates on batches sampled from the replay."""
@@ -370,8 +398,12 @@ class Loop:
         values = [self.agent.state_values(episode).numpy() for episode in episodes]
         return value_error(values, episodes, self.config.discount)
 
-    def log(self) -> None:
-        """Writes scalars and metrics.jsonl, prints progress, checkpoints."""
+    def log(self, extra: dict[str, float] | None = None) -> None:
+        """Writes scalars and metrics.jsonl, prints progress, checkpoints.
+
+        Args:
+            extra: More scalars to write (the actors' rates).
+        """
         now = time.time()
         last_time, last_frames, last_updates = self.clock
         updates = int(self.progress.updates.numpy())
@@ -390,6 +422,7 @@ class Loop:
         if self.episode_returns:
             scalars["train/return"] = float(np.mean(self.episode_returns))
             scalars["train/length"] = float(np.mean(self.episode_lengths))
+        scalars.update(extra or {})
         self.writer.write(self.frames, scalars)
         self._print_progress(scalars)
         self.train_metrics.clear()

@@ -6,7 +6,9 @@ flagfiles in ``examples/configs/`` hold presets::
     python examples/dmc_train.py --flagfile=examples/configs/cpu.flags \\
         --task=dmc_cartpole_balance --logdir=runs/cartpole
 
-Rerun the same command to resume. ``--eval_only`` evaluates the latest
+Rerun the same command to resume. ``--actors=N`` collects with N actor
+processes (each with ``--envs`` environments) while the learner trains, at
+the same ratio of updates to frames (see docs/scaling.rst). ``--eval_only`` evaluates the latest
 checkpoint; ``--export_dir`` writes the policy as a TensorFlow SavedModel.
 Bad input (unknown task, invalid value, unwritable logdir or one another run
 is using, ``batch_length`` longer than an episode, ``--eval_only`` without a
@@ -20,6 +22,7 @@ import sys
 
 from absl import app, flags, logging
 
+from dreamer_tf.actors import ActorOptions
 from dreamer_tf.config import config_from_flags, define_flags
 from dreamer_tf.envs import EnvWorkerError
 from dreamer_tf.rundir import RunError, RunSpec, check_run
@@ -32,6 +35,16 @@ flags.DEFINE_string("logdir", None, "Run directory; rerun with it to resume.")
 flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint and exit.")
 flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism.")
 flags.DEFINE_string("export_dir", None, "Export the policy as a SavedModel here.")
+flags.DEFINE_integer(
+    "actors", 0, "Actor processes collecting while the learner trains (0: alternate)."
+)
+flags.DEFINE_enum(
+    "actor_backend", "process", ["process", "ray"], "How actors run (see docs)."
+)
+flags.DEFINE_integer("actor_sync_every", 10, "Updates between actor weight refreshes.")
+flags.DEFINE_string(
+    "ray_address", None, "Ray cluster to join ('auto' or host:port); none: local Ray."
+)
 flags.mark_flag_as_required("logdir")
 FLAGS = flags.FLAGS
 
@@ -47,6 +60,12 @@ def main(argv: list[str]) -> None:
             deterministic=FLAGS.deterministic,
             eval_only=FLAGS.eval_only,
             export_dir=FLAGS.export_dir,
+            actors=ActorOptions(
+                FLAGS.actors,
+                FLAGS.actor_backend,
+                FLAGS.actor_sync_every,
+                FLAGS.ray_address,
+            ),
         )
         check_run(spec)
     except ValueError as error:

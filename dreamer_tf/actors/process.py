@@ -1,0 +1,107 @@
+"""Actors as processes of this machine (``--actor_backend=process``).
+
+Each actor is a ``multiprocessing`` process started with ``spawn`` (a fresh
+interpreter: no TensorFlow state is forked) that talks to the learner over a
+pipe. A message is written whole to the pipe before the actor goes on, so an
+episode whose send returned is the learner's even if the actor is killed the
+moment after.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+
+from dreamer_tf.actors.actor import ActorSetup, run_actor
+
+_JOIN_TIMEOUT_S = 10.0
+
+
+class ActorDied(RuntimeError):
+    """An actor's process or Ray actor is gone; the message says how."""
+
+
+class ProcessActor:
+    """One actor process and the learner's end of its pipe.
+
+    Args:
+        setup: The actor's setup.
+    """
+
+    def __init__(self, setup: ActorSetup):
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self.process = context.Process(
+            target=_main,
+            args=(setup, child),
+            name=f"dreamer-actor-{setup.index}",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+
+    @property
+    def pid(self) -> int:
+        """The actor's process id."""
+        return self.process.pid
+
+    def send(self, message: tuple) -> None:
+        """Sends a message; a dead actor's pipe raises :class:`ActorDied`."""
+        try:
+            self._connection.send(message)
+        except OSError as error:
+            raise ActorDied(self._death(error)) from None
+
+    def receive(self, timeout: float) -> list[tuple]:
+        """The messages that arrive within ``timeout`` seconds (maybe none).
+
+        Raises:
+            ActorDied: If the process ended (its complete messages were read).
+        """
+        messages = []
+        try:
+            if self._connection.poll(timeout):
+                while self._connection.poll(0):
+                    messages.append(self._connection.recv())
+        except (EOFError, OSError) as error:
+            if messages:
+                return messages
+            raise ActorDied(self._death(error)) from None
+        if not messages and not self.process.is_alive():
+            raise ActorDied(self._death(None))
+        return messages
+
+    def close(self) -> None:
+        """Asks the actor to stop, then ends it if it does not."""
+        try:
+            self._connection.send(("stop",))
+        except OSError:
+            pass
+        self.process.join(_JOIN_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self._connection.close()
+
+    def _death(self, error: Exception | None) -> str:
+        self.process.join(_JOIN_TIMEOUT_S)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        if code is not None:
+            return f"exited with code {code}"
+        return f"its pipe broke ({error})"
+
+
+def _main(setup: ActorSetup, connection) -> None:
+    import dreamer_tf  # noqa: F401 - quiets TensorFlow's start-up lines
+
+    def receive(block: bool):
+        if block or connection.poll():
+            return connection.recv()
+        return None
+
+    try:
+        run_actor(setup, connection.send, receive)
+    except (EOFError, BrokenPipeError):
+        pass  # The learner is gone; nothing is left to send to.
