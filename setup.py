@@ -41,5 +41,7 @@ setup(
         "test": ["pytest>=8", "ruff>=0.5"],
         # MathJax in a package, so the built docs render equations offline.
         "docs": ["sphinx>=7", "sphinx-mathjax-offline>=0.0.2,<0.1"],
+        # Ray actors (--actor_backend=ray): verified with 2.60.
+        "distributed": ["ray>=2.60,<3"],
     },
 )
