@@ -48,7 +48,11 @@ VALUE_TESTS = ("tests/test_returns.py", "tests/test_behavior_math.py")
 DISTRIBUTION_TESTS = ("tests/test_distributions.py", "tests/test_policy_math.py")
 ENV_TESTS = ("tests/test_envs.py",)
 REPLAY_TESTS = ("tests/test_replay.py", "tests/test_run_integrity.py")
-RUN_TESTS = ("tests/test_run_integrity.py", "tests/test_training.py")
+RUN_TESTS = (
+    "tests/test_checkpoints.py",
+    "tests/test_run_integrity.py",
+    "tests/test_training.py",
+)
 # The default suite minus the end-to-end runs, docs and learning tests; a
 # survivor of its targeted tests is retried against these.
 UNIT_SUITE = (
@@ -61,6 +65,7 @@ UNIT_SUITE = (
     "tests/test_layers.py",
     "tests/test_export.py",
     "tests/test_replay.py",
+    "tests/test_checkpoints.py",
 )
 
 
@@ -496,7 +501,7 @@ def run_tests(tree: pathlib.Path, tests, timeout: float) -> tuple[str, str]:
         return "caught (timeout)", ""
     if result.returncode == 0:
         return "survived", ""
-    failures = re.findall(r"^FAILED (\S+)(?: - (.*))?$", result.stdout, re.MULTILINE)
+    failures = re.findall(r"^FAILED (.+?)(?: - (.*))?$", result.stdout, re.MULTILINE)
     if not failures:
         return "caught (error)", result.stdout.strip().splitlines()[-1][:120]
     test, reason = failures[0]
