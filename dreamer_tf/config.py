@@ -228,8 +228,20 @@ def define_flags(flag_values=None) -> None:
         )
 
 
-def config_from_flags(flag_values=None) -> DreamerConfig:
+def config_from_flags(
+    flag_values=None, base: dict[str, Any] | None = None
+) -> DreamerConfig:
     """Builds the config from parsed flags defined by :func:`define_flags`.
+
+    Args:
+        flag_values: The parsed ``absl.flags.FlagValues``; the global
+            ``absl.flags.FLAGS`` when ``None``.
+        base: Values (e.g. a run's saved config) for the fields whose flag was
+            not given on the command line or in a flagfile; flag defaults when
+            ``None``. Keys that are not fields are ignored.
+
+    Returns:
+        The :class:`DreamerConfig`.
 
     Raises:
         ValueError: If a value is invalid (the message names the flag).
@@ -237,9 +249,9 @@ def config_from_flags(flag_values=None) -> DreamerConfig:
     from absl import flags
 
     flag_values = flags.FLAGS if flag_values is None else flag_values
-    return DreamerConfig(
-        **{
-            field.name: flag_values[field.name].value
-            for field in dataclasses.fields(DreamerConfig)
-        }
-    )
+    values = {}
+    for field in dataclasses.fields(DreamerConfig):
+        flag = flag_values[field.name]
+        given = flag.present or base is None or field.name not in base
+        values[field.name] = flag.value if given else base[field.name]
+    return DreamerConfig(**values)

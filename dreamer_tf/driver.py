@@ -83,13 +83,20 @@ class Driver:
         )
         return StepResult(episodes, int(np.sum(~self.observation["is_first"])))
 
-    def episodes(self, policy: Policy, count: int) -> list[Episode]:
+    def episodes(
+        self,
+        policy: Policy,
+        count: int,
+        on_episode: Callable[[int, Episode], None] | None = None,
+    ) -> list[Episode]:
         """Resets, then steps until ``count`` episodes have finished.
 
         Args:
             policy: ``policy(observation, state) -> (action, state)``.
             count: Number of episodes; with several environments, the first
                 ``count`` to finish, in the order they finish.
+            on_episode: Called with ``(number, episode)`` as each of them
+                finishes, numbered from 1 (e.g. to show progress).
 
         Returns:
             The episodes.
@@ -97,8 +104,12 @@ class Driver:
         self.reset()
         finished: list[Episode] = []
         while len(finished) < count:
-            finished.extend(episode for _, episode in self.step(policy).episodes)
-        return finished[:count]
+            for _, episode in self.step(policy).episodes:
+                if len(finished) < count:
+                    finished.append(episode)
+                    if on_episode is not None:
+                        on_episode(len(finished), episode)
+        return finished
 
 
 def random_policy(action_space, rng: np.random.Generator) -> Policy:

@@ -23,6 +23,8 @@ from dreamer_tf.envs.make import check_make_env_arguments
 RESUMABLE_FIELDS = frozenset(
     {"steps", "log_every", "eval_every", "eval_episodes", "jit_compile", "envs"}
 )
+# Fields --eval_only may change: how the evaluation runs, not what was trained.
+EVALUATION_FIELDS = frozenset({"eval_episodes", "eval_noise"})
 LOCK_FILE_NAME = "run.lock"
 CHECKPOINT_FILE_PATTERN = re.compile(r"^ckpt-(?P<number>\d+)\.(index|data-.*)$")
 
@@ -129,14 +131,15 @@ def check_run(spec: RunSpec) -> pathlib.Path:
     lock_logdir(logdir)
     saved_path = logdir / "config.json"
     current = {"task": spec.task, **config.to_dict()}
-    if saved_path.exists():
-        saved = json.loads(saved_path.read_text())
+    saved = saved_run(logdir)
+    changeable = RESUMABLE_FIELDS | (EVALUATION_FIELDS if spec.eval_only else set())
+    if saved is not None:
         # Fields added since the run started compare at their defaults.
         saved = {**DreamerConfig().to_dict(), **saved}
         conflicts = sorted(
             key
             for key in set(saved) | set(current)
-            if key not in RESUMABLE_FIELDS and saved.get(key) != current.get(key)
+            if key not in changeable and saved.get(key) != current.get(key)
         )
         if conflicts:
             details = ", ".join(
@@ -152,8 +155,28 @@ def check_run(spec: RunSpec) -> pathlib.Path:
             f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
             "train a run there first."
         )
-    _write_atomically(saved_path, json.dumps(current, indent=2))
+    text = json.dumps(current, indent=2)
+    # An evaluation records nothing of its own here; a rerun changes nothing.
+    if not spec.eval_only and (
+        not saved_path.exists() or saved_path.read_text() != text
+    ):
+        _write_atomically(saved_path, text)
     return logdir
+
+
+def saved_run(logdir: str | os.PathLike) -> dict | None:
+    """The task and config a run saved in ``logdir/config.json``, if any.
+
+    Args:
+        logdir: The run directory.
+
+    Returns:
+        The saved dict (``task`` and every config field it had), or None.
+    """
+    path = pathlib.Path(logdir).expanduser() / "config.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
 
 
 def lock_logdir(logdir: str | os.PathLike) -> None:

@@ -172,7 +172,7 @@ SCALAR_TAGS: dict[str, Tag] = {
     ),
 }
 # Logged to metrics.jsonl only: as a chart it would be a constant line.
-JSONL_ONLY_METRICS = frozenset({"eval/episodes"})
+JSONL_ONLY_METRICS = frozenset({"eval/episodes", "eval_only/episodes"})
 # Video name -> its TensorBoard tag, in the images dashboard.
 VIDEO_TAGS: dict[str, Tag] = {
     "train/openloop": Tag(

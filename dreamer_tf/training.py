@@ -93,13 +93,33 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
             agent_weights(agent),
         )
         restored = checkpoints.restore()
+        frames = int(agent.frames.numpy())
+        if restored is not None and not spec.eval_only and frames >= config.steps:
+            # A finished run rerun: say so and write nothing into the logdir.
+            print(
+                f"run complete: {frames} of {config.steps} frames in {logdir}; "
+                "nothing to do (a larger --steps trains on)"
+            )
+            _export(spec, agent, eval_env)
+            return
         writer = MetricsWriter(str(logdir))
         if spec.eval_only:
             if restored is None:
                 raise RunError(f"No checkpoint in {str(logdir)!r} to evaluate.")
+            print(
+                f"evaluating {pathlib.Path(restored).name} ({frames} frames): "
+                f"{config.eval_episodes} episodes",
+                flush=True,
+            )
             gif_path = logdir / "eval_only.gif"
             returns = evaluate(
-                agent, eval_env, config.eval_episodes, writer, "eval_only", gif_path
+                agent,
+                eval_env,
+                config.eval_episodes,
+                writer,
+                "eval_only",
+                gif_path,
+                verbose=True,
             )
             print(f"eval returns: {', '.join(f'{value:.1f}' for value in returns)}")
             if gif_path.exists():
@@ -117,16 +137,20 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
             )
             loop = Loop(spec, logdir, agent, progress, checkpoints, writer, eval_env)
             loop.run(train_env, resumed=restored is not None)
-        if spec.export_dir:
-            from dreamer_tf.export import export_policy
-
-            export_policy(agent, spec.export_dir, eval_env.single_observation_space)
-            print(f"policy exported to {spec.export_dir}")
+        _export(spec, agent, eval_env)
         writer.close()
     finally:
         eval_env.close()
         if train_env is not None:
             train_env.close()
+
+
+def _export(spec: RunSpec, agent: Dreamer, eval_env) -> None:
+    if spec.export_dir:
+        from dreamer_tf.export import export_policy
+
+        export_policy(agent, spec.export_dir, eval_env.single_observation_space)
+        print(f"policy exported to {spec.export_dir}")
 
 
 def _training_env_options(spec: RunSpec) -> dict:
@@ -174,7 +198,7 @@ class Progress(tf.Module):
 
 
 def evaluate(
-    agent, eval_env, episodes: int, writer, tag: str, gif_path=None
+    agent, eval_env, episodes: int, writer, tag: str, gif_path=None, verbose=False
 ) -> list[float]:
     """Runs ``episodes`` episodes with the mode action; logs returns and a video.
 
@@ -183,18 +207,32 @@ def evaluate(
         eval_env: A vector environment of one worker.
         episodes: Number of episodes.
         writer: The run's :class:`~dreamer_tf.summaries.MetricsWriter`.
-        tag: Prefix of the video's TensorBoard tag.
+        tag: The series: scalars ``<tag>/return`` and ``<tag>/episodes``, and
+            the video ``<tag>/policy`` (``eval`` in training, ``eval_only``
+            for an evaluation of its own).
         gif_path: Where to write the first episode as a GIF file too.
+        verbose: Print each episode's return as it finishes.
 
     Returns:
         The return of each episode.
     """
-    played = Driver(eval_env).episodes(agent_policy(agent, training=False), episodes)
+
+    def report(number: int, episode: dict) -> None:
+        if verbose:
+            print(
+                f"{tag} episode {number}/{episodes}: return "
+                f"{float(episode['reward'].sum(dtype=np.float64)):.1f} "
+                f"({len(episode['reward']) - 1} steps)",
+                flush=True,
+            )
+
+    policy = agent_policy(agent, training=False)
+    played = Driver(eval_env).episodes(policy, episodes, on_episode=report)
     returns = [float(episode["reward"].sum(dtype=np.float64)) for episode in played]
     frames = played[0].get("image", ())
     step = int(agent.frames.numpy())
     writer.write(
-        step, {"eval/return": float(np.mean(returns)), "eval/episodes": episodes}
+        step, {f"{tag}/return": float(np.mean(returns)), f"{tag}/episodes": episodes}
     )
     if len(frames):
         video = np.asarray(frames)
@@ -291,7 +329,16 @@ class Loop:
                 self.store(env_index, episode)
             self.frames += result.env_steps * config.action_repeat
             self.agent.frames.assign(self.frames)
-        self.log()
+        self.finish()
+
+    def finish(self, extra: dict[str, float] | None = None) -> None:
+        """Ends the run: a last evaluation of the final weights, a log, a save."""
+        if self.progress.pretrained.numpy() and (
+            int(self.progress.last_eval.numpy()) != self.frames
+        ):
+            self.progress.last_eval.assign(self.frames)
+            self.evaluate()
+        self.log(extra)
 
     def announce_start(self, resumed: bool) -> None:
         """Says whether the run resumes, or starts fresh on stored episodes."""
@@ -382,10 +429,11 @@ class Loop:
         if self.agent.world_model.uses_pixels and self.agent.world_model.decoder:
             length = self.config.batch_length
             batch = self.replay.sample(min(6, self.config.batch_size), length, self.rng)
+            context = min(5, length - 1)
             truth, prediction = self.agent.world_model.open_loop_prediction(
-                batch, context=min(5, length - 1)
+                batch, context=context
             )
-            video = open_loop_video(truth.numpy(), prediction.numpy())
+            video = open_loop_video(truth.numpy(), prediction.numpy(), context)
             self.writer.video("train/openloop", video, self.frames)
 
     def value_calibration(self) -> dict[str, float]:

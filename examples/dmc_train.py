@@ -1,15 +1,19 @@
 """Trains Dreamer on a DeepMind Control, gymnasium or Atari task.
 
-Every hyperparameter of ``DreamerConfig`` is a flag with the paper's default;
-flagfiles in ``examples/configs/`` hold presets::
+Every hyperparameter of ``DreamerConfig`` is a flag with the paper's default
+(or the authors' code's, where its help says so); flagfiles in
+``examples/configs/`` hold presets::
 
     python examples/dmc_train.py --flagfile=examples/configs/cpu.flags \\
         --task=dmc_cartpole_balance --logdir=runs/cartpole
 
 Rerun the same command to resume. ``--actors=N`` collects with N actor
 processes (each with ``--envs`` environments) while the learner trains, at
-the same ratio of updates to frames (see docs/scaling.rst). ``--eval_only`` evaluates the latest
-checkpoint; ``--export_dir`` writes the policy as a TensorFlow SavedModel.
+the same ratio of updates to frames (see docs/scaling.rst).
+``--eval_only --logdir=RUN`` evaluates the run's latest checkpoint with the
+run's own config (flags given beside it, like ``--eval_episodes``, still
+apply) and logs ``eval_only/return``; ``--export_dir`` writes the policy as a
+TensorFlow SavedModel.
 Bad input (unknown task, invalid value, unwritable logdir or one another run
 is using, ``batch_length`` longer than an episode, ``--eval_only`` without a
 checkpoint, ``--export_dir`` that is a file) exits with a one-line error
@@ -25,7 +29,7 @@ from absl import app, flags, logging
 from dreamer_tf.actors import ActorOptions
 from dreamer_tf.config import config_from_flags, define_flags
 from dreamer_tf.envs import EnvWorkerError
-from dreamer_tf.rundir import RunError, RunSpec, check_run
+from dreamer_tf.rundir import RunError, RunSpec, check_run, saved_run
 
 define_flags()
 flags.DEFINE_string(
@@ -53,9 +57,10 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}; flags need a leading --.")
     try:
+        config, task = config_and_task()
         spec = RunSpec(
-            config=config_from_flags(),
-            task=FLAGS.task,
+            config=config,
+            task=task,
             logdir=FLAGS.logdir,
             deterministic=FLAGS.deterministic,
             eval_only=FLAGS.eval_only,
@@ -78,6 +83,20 @@ def main(argv: list[str]) -> None:
         run(spec)
     except (RunError, EnvWorkerError) as error:
         sys.exit(f"error: {error}")
+
+
+def config_and_task():
+    """The flags' config and task; an evaluation takes the run's own first."""
+    saved = saved_run(FLAGS.logdir) if FLAGS.eval_only else None
+    if saved is None:
+        return config_from_flags(), FLAGS.task
+    print(
+        f"evaluating the run in {FLAGS.logdir} with its saved config "
+        "(flags given here override it)",
+        flush=True,
+    )
+    task = FLAGS.task if FLAGS["task"].present else saved["task"]
+    return config_from_flags(base=saved), task
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from quiet_stderr import assert_quiet_stderr
 
 from dreamer_tf.replay import count_episodes
 
@@ -38,6 +39,19 @@ def read_jsonl(path):
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def snapshot(logdir):
+    """Every file's bytes but the lock's (it holds the last runner's pid)."""
+    return {
+        str(path.relative_to(logdir)): path.read_bytes()
+        for path in sorted(logdir.rglob("*"))
+        if path.is_file() and path.name != "run.lock"
+    }
+
+
+def eval_events(logdir, key):
+    return [event for event in read_jsonl(logdir / "metrics.jsonl") if key in event]
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("run")
@@ -57,25 +71,55 @@ class TestTrainingRun:
         assert any("eval/return" in event for event in events)
         assert any("train/model_loss" in event for event in events)
         assert "frames/s" in result.stdout and "ETA" in result.stdout
+        assert_quiet_stderr(result.stderr)
 
-    def test_rerun_after_finish_repeats_nothing(self, finished_run):
+    def test_the_final_weights_are_evaluated(self, finished_run):
         logdir, _ = finished_run
-        before = count_episodes(logdir / "episodes")
+        events = read_jsonl(logdir / "metrics.jsonl")
+        last_frames = max(event["frames"] for event in events)
+        evaluated = [event["frames"] for event in events if "eval/return" in event]
+        assert evaluated[-1] == last_frames >= 400
+
+    def test_rerun_after_finish_changes_nothing(self, finished_run):
+        logdir, _ = finished_run
+        before = snapshot(logdir)
         result = run_training(logdir)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert "resuming at" in result.stdout
-        assert count_episodes(logdir / "episodes") == before
+        assert "run complete" in result.stdout
+        assert "resuming" not in result.stdout
+        assert snapshot(logdir) == before
 
-    def test_eval_only(self, finished_run):
+    def test_eval_only_needs_only_the_logdir(self, finished_run):
         logdir, _ = finished_run
+        evaluations = len(eval_events(logdir, "eval/return"))
         export_dir = logdir / "policy"
-        result = run_training(
-            logdir, "--eval_only", "--eval_episodes=1", f"--export_dir={export_dir}"
+        result = subprocess.run(
+            [
+                sys.executable,
+                SCRIPT,
+                f"--logdir={logdir}",
+                "--eval_only",
+                "--eval_episodes=2",
+                f"--export_dir={export_dir}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+            check=False,
         )
-        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "eval_only episode 1/2: return" in result.stdout
+        assert "eval_only episode 2/2: return" in result.stdout
         assert "eval returns:" in result.stdout
         assert (logdir / "eval_only.gif").read_bytes().startswith(b"GIF8")
         assert (export_dir / "saved_model.pb").exists()
+        # Its own series: the training run's evaluations are as they were.
+        assert len(eval_events(logdir, "eval/return")) == evaluations
+        (event,) = eval_events(logdir, "eval_only/return")
+        assert event["eval_only/episodes"] == 2
+        saved = json.loads((logdir / "config.json").read_text())
+        assert saved["eval_episodes"] == 1
 
     def test_conflicting_config_is_an_error(self, finished_run):
         logdir, _ = finished_run

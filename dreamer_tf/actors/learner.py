@@ -149,7 +149,7 @@ def learn_with_actors(loop, group: ActorGroup, sync_every: int) -> None:
             _collect(loop, group, 0.0 if busy else _STARVED_WAIT_S)
             group.allow(limiter.ceiling(loop.frames, len(loop.replay)), loop.frames)
         _collect(loop, group, 0.0)
-        loop.log(stats.scalars(loop.frames, int(progress.updates.numpy())))
+        loop.finish(stats.scalars(loop.frames, int(progress.updates.numpy())))
     finally:
         group.close()
 
