@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from dreamer_tf import envs
+from dreamer_tf.actors.group import ActorsFailed
 from dreamer_tf.actors.learner import connect_ray, run_actors
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.calibration import value_error
@@ -126,7 +127,12 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
                 print(f"video of the first episode: {gif_path}")
         elif spec.actors.actors:
             loop = Loop(spec, logdir, agent, progress, checkpoints, writer, eval_env)
-            run_actors(loop, spec, _training_env_options(spec), restored is not None)
+            try:
+                run_actors(
+                    loop, spec, _training_env_options(spec), restored is not None
+                )
+            except ActorsFailed as error:
+                raise RunError(f"{error}; the run stops (rerun to resume).") from None
         else:
             train_env = envs.make_vector_env(
                 spec.task,

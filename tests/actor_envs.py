@@ -9,6 +9,10 @@ model's losses small (:func:`origin` reads them back). An episode ends by trunca
 :data:`EPISODE_STEPS` steps. If ``ACTOR_ENVS_LOG`` names a directory, each
 finished episode is also written down there as ``<seed>-<episode>`` (a file),
 by the environment itself, before any actor could send it.
+
+``BrokenInActors-v0`` is the same task, but its first step raises when its
+seed is an actor's (at least ``ACTOR_SEEDS_FROM``): the learner's evaluation
+environment works, every actor dies at once.
 """
 
 import os
@@ -19,6 +23,7 @@ import gymnasium
 import numpy as np
 
 EPISODE_STEPS = 20
+ACTOR_SEEDS_FROM = 100_000
 SEED_SCALE = 1e5
 
 
@@ -27,10 +32,11 @@ class SeededPoint(gymnasium.Env):
 
     metadata: ClassVar[dict] = {"render_modes": []}
 
-    def __init__(self, render_mode: str | None = None):
+    def __init__(self, render_mode: str | None = None, broken_in_actors=False):
         if render_mode is not None:
             raise ValueError("SeededPoint has no pixels; use it with pixels=False.")
         self.render_mode = render_mode
+        self.broken_in_actors = broken_in_actors
         self.observation_space = gymnasium.spaces.Box(-1e3, 1e3, (3,), np.float32)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self._seed = -1
@@ -53,6 +59,8 @@ class SeededPoint(gymnasium.Env):
     def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Moves the point; truncates after EPISODE_STEPS steps."""
         self._step += 1
+        if self.broken_in_actors and self._seed >= ACTOR_SEEDS_FROM:
+            raise RuntimeError(f"broken on purpose (seed {self._seed})")
         push = float(np.asarray(action, np.float32).reshape(-1)[0])
         self._position = float(np.clip(self._position + 0.1 * push, -1.5, 1.5))
         truncated = self._step >= EPISODE_STEPS
@@ -72,3 +80,8 @@ def origin(observation: np.ndarray) -> tuple[int, int]:
 
 
 gymnasium.register(id="SeededPoint-v0", entry_point=SeededPoint)
+gymnasium.register(
+    id="BrokenInActors-v0",
+    entry_point=SeededPoint,
+    kwargs={"broken_in_actors": True},
+)

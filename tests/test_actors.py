@@ -22,6 +22,7 @@ from actor_envs import origin
 
 from dreamer_tf.actors import ActorOptions, check_actor_options
 from dreamer_tf.actors.actor import SEED_STRIDE
+from dreamer_tf.actors.group import MAX_QUICK_RESTARTS
 from dreamer_tf.actors.learner import RateLimiter
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.replay import load_episode
@@ -34,12 +35,12 @@ TASK = "gym_actor_envs:SeededPoint-v0"
 SEED = 0
 
 
-def train_command(logdir, *extra):
+def train_command(logdir, *extra, task=TASK):
     return [
         sys.executable,
         SCRIPT,
         DEBUG_FLAGS,
-        f"--task={TASK}",
+        f"--task={task}",
         "--observation=proprio",
         f"--seed={SEED}",
         f"--logdir={logdir}",
@@ -56,9 +57,9 @@ def environment(**extra):
     }
 
 
-def run_training(logdir, *extra, timeout=300, **env):
+def run_training(logdir, *extra, timeout=300, task=TASK, **env):
     return subprocess.run(
-        train_command(logdir, *extra),
+        train_command(logdir, *extra, task=task),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -273,6 +274,36 @@ class TestOnePolicy:
         assert np.abs(trained - evaluated).max() > 1e-3
 
 
+class TestProcessActor:
+    def test_sending_to_a_busy_actor_never_blocks_the_learner(self):
+        # An actor blocked writing to a full pipe reads nothing; a learner
+        # that then blocks writing weights to it deadlocks the run.
+        import threading
+
+        from dreamer_tf.actors.actor import ActorSetup
+        from dreamer_tf.actors.process import ProcessActor
+
+        config = DreamerConfig(observation="proprio", time_limit=40)
+        options = {"pixels": False, "time_limit": 40, "action_repeat": 2}
+        actor = ProcessActor(ActorSetup(0, 0, TASK, config.to_dict(), options, 7))
+        try:
+            actor.send(("allow", 40_000))
+            time.sleep(5)  # Unread step messages fill the pipe: the actor blocks.
+            payload = np.zeros(32 * 1024 * 1024, np.uint8)
+            sending = threading.Thread(target=actor.send, args=(("allow", 0, payload),))
+            sending.start()
+            sending.join(2.0)
+            assert not sending.is_alive(), "the learner blocked on a busy actor"
+            frames, deadline = 0, time.monotonic() + 120
+            while frames < 40_000:
+                assert time.monotonic() < deadline
+                frames += sum(m[1] for m in actor.receive(0.5) if m[0] == "step")
+        finally:
+            actor.close()
+        sending.join(10)
+        assert not actor.process.is_alive()
+
+
 class TestOptions:
     def test_deterministic_needs_the_synchronous_loop(self):
         with pytest.raises(ValueError, match="--deterministic runs only with"):
@@ -292,10 +323,14 @@ class TestOptions:
             check_actor_options(options, deterministic=False)
 
 
+# Resuming is the learner's (checkpoint, replay), the same for both backends;
+# it is checked once, with processes, to keep the suite short.
 BACKENDS = [
-    "process",
+    pytest.param("process", True, id="process"),
     pytest.param(
         "ray",
+        False,
+        id="ray",
         marks=pytest.mark.skipif(
             importlib.util.find_spec("ray") is None,
             reason="Ray is not installed (pip install -e '.[distributed]')",
@@ -305,8 +340,10 @@ BACKENDS = [
 
 
 class TestActorRuns:
-    @pytest.mark.parametrize("backend", BACKENDS)
-    def test_two_actors_fill_the_replay_and_the_run_resumes(self, tmp_path, backend):
+    @pytest.mark.parametrize("backend, resume", BACKENDS)
+    def test_two_actors_fill_the_replay_and_the_run_resumes(
+        self, tmp_path, backend, resume
+    ):
         logdir = tmp_path / "run"
         flags = ("--actors=2", f"--actor_backend={backend}", "--actor_sync_every=2")
         result = run_training(logdir, *flags, "--steps=400")
@@ -319,6 +356,8 @@ class TestActorRuns:
         assert last["actors/0/fps"] > 0 and last["actors/1/fps"] > 0, last
         assert last["actors/restarts"] == 0
         assert 0 < last["train/updates_per_frame"] <= 0.05, last
+        if not resume:
+            return
 
         result = run_training(logdir, *flags, "--steps=600")
         assert result.returncode == 0, output(result)
@@ -438,6 +477,16 @@ class TestActorErrors:
         lines = result.stderr.strip().splitlines()
         assert lines[-1].startswith(f"error: cannot reach the Ray cluster at {address}")
         assert not (tmp_path / "run" / "checkpoints").exists()
+
+    def test_an_actor_that_keeps_dying_stops_the_run(self, tmp_path):
+        result = run_training(
+            tmp_path / "run", "--actors=1", task="gym_actor_envs:BrokenInActors-v0"
+        )
+        assert result.returncode != 0
+        assert result.stdout.count("actor 0 (pid") == MAX_QUICK_RESTARTS
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: actor 0 died {MAX_QUICK_RESTARTS + 1} times")
+        assert last.endswith("; the run stops (rerun to resume).")
 
     def test_ray_not_installed_names_the_extra(self, tmp_path):
         hide_ray = (

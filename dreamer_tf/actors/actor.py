@@ -14,7 +14,7 @@ to the learner only through two callables, so both backends share it:
 Until the first weights arrive it acts uniformly at random (the prefill).
 The environments step in TensorFlow-free worker processes
 (:func:`dreamer_tf.envs.make_vector_env`), since this process imports
-TensorFlow for the policy (with one thread, see :func:`run_actor`).
+TensorFlow for the policy (on one thread) when the first weights arrive.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ def run_actor(setup: ActorSetup, send: Send, receive: Receive) -> None:
         send: Sends a message to the learner.
         receive: Receives the learner's next message.
     """
-    _one_tensorflow_thread()
     config = setup.config
     env = make_vector_env(
         setup.task,
@@ -155,15 +154,17 @@ class PolicyCopy:
         """
         if version <= self.version:
             return False
-        from dreamer_tf.policy import agent_policy, set_policy_weights
-
         if self.agent is None:
+            _one_tensorflow_thread()
             from dreamer_tf.agent import Dreamer
             from dreamer_tf.config import DreamerConfig
+            from dreamer_tf.policy import agent_policy
 
             config = DreamerConfig.from_dict(self._config)
             self.agent = Dreamer(config, *self._spaces)
             self._act = agent_policy(self.agent, training=True)
+        from dreamer_tf.policy import set_policy_weights
+
         set_policy_weights(self.agent, weights)
         self.agent.frames.assign(frames)
         self.version = version

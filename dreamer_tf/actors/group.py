@@ -10,6 +10,15 @@ from dreamer_tf.actors.process import ActorDied, ProcessActor
 
 logger = logging.getLogger(__name__)
 
+# An actor that dies this often this fast has a cause a restart will not
+# mend (a broken task, no memory): the run stops instead of looping.
+MAX_QUICK_RESTARTS = 5
+QUICK_RESTART_WINDOW_S = 300.0
+
+
+class ActorsFailed(RuntimeError):
+    """An actor keeps dying; the message names it and the last reason."""
+
 
 class ActorGroup:
     """N actors of one backend, with their frame budgets and restarts.
@@ -31,6 +40,7 @@ class ActorGroup:
         self.count = count
         self.restarts = 0
         self._incarnations = [0] * count
+        self._restart_times: list[list[float]] = [[] for _ in range(count)]
         self._actors = [None] * count
         self._frames = [0] * count  # stepped by the current incarnation
         self._allowed = [0] * count
@@ -131,6 +141,16 @@ class ActorGroup:
 
     def _restart(self, index: int, reason: str) -> None:
         pid = self._actors[index].pid
+        now = time.monotonic()
+        recent = [
+            t for t in self._restart_times[index] if now - t < QUICK_RESTART_WINDOW_S
+        ]
+        self._restart_times[index] = [*recent, now]
+        if len(recent) >= MAX_QUICK_RESTARTS:
+            raise ActorsFailed(
+                f"actor {index} died {len(recent) + 1} times in "
+                f"{QUICK_RESTART_WINDOW_S:.0f} s, last (pid {pid}): {reason}"
+            )
         print(f"actor {index} (pid {pid}) died: {reason}; restarting it", flush=True)
         self._close_quietly(index)
         self.restarts += 1

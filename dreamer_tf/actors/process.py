@@ -4,13 +4,17 @@ Each actor is a ``multiprocessing`` process started with ``spawn`` (a fresh
 interpreter: no TensorFlow state is forked) that talks to the learner over a
 pipe. A message is written whole to the pipe before the actor goes on, so an
 episode whose send returned is the learner's even if the actor is killed the
-moment after.
+moment after. The learner's messages go out from a thread of their own: a
+learner blocked writing weights to an actor that is itself blocked writing
+an episode (both larger than the pipe's buffer) would wait forever.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import signal
+import threading
 
 from dreamer_tf.actors.actor import ActorSetup, run_actor
 
@@ -39,6 +43,10 @@ class ProcessActor:
         )
         self.process.start()
         child.close()
+        self._outbox: queue.Queue = queue.Queue()
+        self._send_error: OSError | None = None
+        self._sender = threading.Thread(target=self._send_all, daemon=True)
+        self._sender.start()
 
     @property
     def pid(self) -> int:
@@ -46,11 +54,23 @@ class ProcessActor:
         return self.process.pid
 
     def send(self, message: tuple) -> None:
-        """Sends a message; a dead actor's pipe raises :class:`ActorDied`."""
-        try:
-            self._connection.send(message)
-        except OSError as error:
-            raise ActorDied(self._death(error)) from None
+        """Queues a message for the actor; returns at once.
+
+        Raises:
+            ActorDied: If an earlier message could not be written (the
+                actor's pipe is closed).
+        """
+        if self._send_error is not None:
+            raise ActorDied(self._death(self._send_error))
+        self._outbox.put(message)
+
+    def _send_all(self) -> None:
+        while (message := self._outbox.get()) is not None:
+            try:
+                self._connection.send(message)
+            except OSError as error:
+                self._send_error = error
+                return
 
     def receive(self, timeout: float) -> list[tuple]:
         """The messages that arrive within ``timeout`` seconds (maybe none).
@@ -73,15 +93,14 @@ class ProcessActor:
 
     def close(self) -> None:
         """Asks the actor to stop, then ends it if it does not."""
-        try:
-            self._connection.send(("stop",))
-        except OSError:
-            pass
+        self._outbox.put(("stop",))
+        self._outbox.put(None)
         self.process.join(_JOIN_TIMEOUT_S)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
         self._connection.close()
+        self._sender.join(_JOIN_TIMEOUT_S)
 
     def _death(self, error: Exception | None) -> str:
         self.process.join(_JOIN_TIMEOUT_S)
