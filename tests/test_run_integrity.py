@@ -173,8 +173,10 @@ class TestCheckpointRecovery:
             if name.startswith(f"ckpt-{newest}.")
         }
         updates_before = metrics(run_copy)[-1]["updates"]
+        logged_before = len(metrics(run_copy))
 
-        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=600")
+        # A few frames more: a finished run, rerun as it was, changes nothing.
+        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=650")
 
         assert succeeded(result), output(result)
         assert "resuming at 600 frames" in result.stdout
@@ -184,11 +186,11 @@ class TestCheckpointRecovery:
             assert f"Skipped damaged checkpoints ckpt-{newest} (" in result.stderr
             assert f"resuming from ckpt-{newest - 1}" in result.stderr
         # The counters came from a checkpoint: no fresh restart.
-        assert metrics(run_copy)[-1]["updates"] == updates_before
+        assert metrics(run_copy)[logged_before]["updates"] >= updates_before
         # A damaged checkpoint is kept as it was; new ones get new numbers.
         for name, data in damaged.items():
             assert (directory / name).read_bytes() == data
-        assert max(checkpoint_numbers(run_copy)) == newest + 1
+        assert max(checkpoint_numbers(run_copy)) > newest
 
     def test_none_restores_is_an_error_that_touches_nothing(self, run_copy):
         directory = run_copy / "checkpoints"
