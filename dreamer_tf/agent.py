@@ -280,7 +280,11 @@ class Dreamer(tf.Module):
         world_model, actor_critic = self.world_model, self.actor_critic
         with tf.GradientTape() as model_tape:
             model_loss, posterior, metrics = world_model.loss(data)
-        with tf.GradientTape() as actor_tape, tf.GradientTape() as value_tape:
+        # The value tape records only what the value model's weights touch,
+        # not the whole imagination.
+        value_tape = tf.GradientTape(watch_accessed_variables=False)
+        with tf.GradientTape() as actor_tape, value_tape:
+            value_tape.watch([variable.value for variable in self.value_variables])
             imagined = actor_critic.imagine(world_model, posterior)
             features = world_model.rssm.features(imagined)
             # One pass of the value model serves the targets (through which
