@@ -26,8 +26,9 @@ def policy_step(world_model, actor_critic, observation, latent, previous_action)
     """One step of the policy up to the action distribution.
 
     Rows whose ``observation["is_first"]`` is True start from the zero state
-    and the zero action (multiplied by 0; see :func:`reset_starting_states`
-    for states that may hold a NaN).
+    and the zero action. The rows are replaced, not multiplied by 0, so a
+    NaN that a non-finite observation left in an environment's state ends
+    with its episode.
 
     Args:
         world_model: The :class:`~dreamer_tf.world_model.WorldModel`.
@@ -41,9 +42,11 @@ def policy_step(world_model, actor_critic, observation, latent, previous_action)
         ``(posterior state, action distribution)``.
     """
     if "is_first" in observation:
-        keep = 1.0 - tf.cast(observation["is_first"], tf.float32)[:, None]
-        latent = tf.nest.map_structure(lambda value: value * keep, latent)
-        previous_action = previous_action * keep
+        starts = tf.cast(observation["is_first"], tf.bool)[:, None]
+        latent, previous_action = tf.nest.map_structure(
+            lambda value: tf.where(starts, tf.zeros_like(value), value),
+            (latent, previous_action),
+        )
     rssm = world_model.rssm
     embed = world_model.embed(observation)
     latent, _ = rssm.posterior_step(latent, previous_action, embed)
@@ -118,34 +121,6 @@ def set_policy_weights(agent, weights: list[np.ndarray]) -> None:
         variable.assign(value)
 
 
-def reset_starting_states(agent, state, is_first: np.ndarray):
-    """Gives environments that start an episode a fresh policy state.
-
-    The policy zeroes those rows by multiplying them with 0, which keeps a NaN
-    that a non-finite observation left in them; replacing the rows keeps one
-    bad episode from spoiling every later episode of that environment.
-
-    Args:
-        agent: The agent (anything with ``initial_state(batch_size)``).
-        state: The policy state, or None at the start.
-        is_first: ``[num_envs]`` bools.
-
-    Returns:
-        The state with the rows of starting environments replaced.
-    """
-    if state is None or not np.any(is_first):
-        return state
-    starts = tf.constant(np.asarray(is_first, bool))
-
-    def replace_rows(old, fresh):
-        rows = tf.reshape(starts, [-1] + [1] * (len(old.shape) - 1))
-        return tf.where(rows, fresh, old)
-
-    return tf.nest.map_structure(
-        replace_rows, state, agent.initial_state(len(is_first))
-    )
-
-
 def agent_policy(agent, training: bool):
     """The agent's policy for :class:`dreamer_tf.driver.Driver`.
 
@@ -159,7 +134,6 @@ def agent_policy(agent, training: bool):
     """
 
     def act(observation: Mapping[str, np.ndarray], state: Any):
-        state = reset_starting_states(agent, state, observation["is_first"])
         action, state = agent.policy(observation, state, training=training)
         return action.numpy(), state
 

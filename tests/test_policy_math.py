@@ -157,3 +157,17 @@ class PolicyTest(tf.test.TestCase):
         _, carried = self._actions(agent, training=False, state=stale, is_first=False)
         self.assertAllClose(reset[0]["deter"], fresh[0]["deter"], atol=1e-6)
         self.assertNotAllClose(carried[0]["deter"], fresh[0]["deter"], atol=1e-3)
+
+    def test_a_nan_state_ends_with_its_episode(self):
+        agent = self._agent()
+        _, fresh = self._actions(agent, training=False, state=None)
+        latent, previous_action = fresh
+        poisoned = (
+            {key: tf.fill(value.shape, np.nan) for key, value in latent.items()},
+            tf.fill(previous_action.shape, np.nan),
+        )
+        action, reset = self._actions(
+            agent, training=False, state=poisoned, is_first=True
+        )
+        self.assertTrue(np.all(np.isfinite(action)))
+        self.assertAllClose(reset[0]["deter"], fresh[0]["deter"], atol=1e-6)

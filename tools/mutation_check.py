@@ -315,8 +315,8 @@ MUTATIONS = (
     Mutation(
         "no_reset_on_first",
         "dreamer_tf/policy.py",
-        'keep = 1.0 - tf.cast(observation["is_first"], tf.float32)[:, None]',
-        'keep = 1.0 + 0.0 * tf.cast(observation["is_first"], tf.float32)[:, None]',
+        "lambda value: tf.where(starts, tf.zeros_like(value), value),",
+        "lambda value: value,",
         DISTRIBUTION_TESTS,
         "the policy state is not reset at an episode's first step",
     ),
