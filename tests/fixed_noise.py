@@ -17,10 +17,14 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tiny import pixel_spaces
+
+from dreamer_tf.agent import Dreamer
 
 tfd = tfp.distributions
 
 NOISE_SEED = (7, 11)
+PARTS = ("model", "actor", "value")
 
 
 def shape_noise(shape, dtype=tf.float32) -> tf.Tensor:
@@ -61,6 +65,18 @@ def assign_fixed_weights(variables, seed: int = 0) -> None:
         else:
             values = 0.1 * rng.normal(size=shape)
         variable.assign(values.astype(np.float32))
+
+
+def fixed_agent(config, seed: int = 0) -> Dreamer:
+    """A pixel agent (2-dim actions) whose parts' weights come from ``seed + i``.
+
+    The world model, actor and value model (``PARTS``, in order) get the
+    seeds ``seed``, ``seed + 1`` and ``seed + 2``.
+    """
+    agent = Dreamer(config, *pixel_spaces())
+    for offset, part in enumerate(PARTS):
+        assign_fixed_weights(getattr(agent, f"{part}_variables"), seed + offset)
+    return agent
 
 
 def fixed_batch(config, action_size: int = 2, seed: int = 0) -> dict:

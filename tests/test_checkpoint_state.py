@@ -4,20 +4,15 @@ import json
 
 import numpy as np
 import tensorflow as tf
-from fixed_noise import assign_fixed_weights, fixed_batch, fixed_normal_noise
-from tiny import pixel_spaces, tiny_config
+from fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
+from tiny import tiny_config
 
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.training import Progress
 
-PARTS = ("model", "actor", "value")
-
 
 def make_agent(seed: int) -> Dreamer:
-    agent = Dreamer(tiny_config(), *pixel_spaces())
-    for offset, part in enumerate(PARTS):
-        assign_fixed_weights(getattr(agent, f"{part}_variables"), seed + offset)
-    return agent
+    return fixed_agent(tiny_config(), seed)
 
 
 def state_of(agent: Dreamer) -> dict[str, np.ndarray]:

@@ -2,19 +2,13 @@
 
 import numpy as np
 import tensorflow as tf
-from fixed_noise import assign_fixed_weights, fixed_batch, fixed_normal_noise
-from tiny import pixel_spaces, tiny_config
-
-from dreamer_tf.agent import Dreamer
-
-PARTS = ("model", "actor", "value")
+from fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
+from tiny import tiny_config
 
 
 def trained(jit_compile: bool):
     config = tiny_config(jit_compile=jit_compile, pcont=True, free_nats=0.5)
-    agent = Dreamer(config, *pixel_spaces())
-    for seed, part in enumerate(PARTS):
-        assign_fixed_weights(getattr(agent, f"{part}_variables"), seed)
+    agent = fixed_agent(config)
     with fixed_normal_noise():
         steps = [agent.train(fixed_batch(config, seed=step)) for step in range(2)]
     weights = {

@@ -13,24 +13,19 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-from fixed_noise import assign_fixed_weights, fixed_batch, fixed_normal_noise
-from tiny import pixel_spaces, tiny_config
-
-from dreamer_tf.agent import Dreamer
+from fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
+from tiny import tiny_config
 
 CASES = {
     "default": {},
     "pcont": {"pcont": True, "tanh_rewards": True, "free_nats": 0.5},
 }
-PARTS = ("model", "actor", "value")
 
 
 def golden_values(case: str) -> dict[str, float]:
     """Metrics of two updates and checksums of the weight changes."""
     config = tiny_config(**CASES[case])
-    agent = Dreamer(config, *pixel_spaces())
-    for seed, part in enumerate(PARTS):
-        assign_fixed_weights(getattr(agent, f"{part}_variables"), seed)
+    agent = fixed_agent(config)
     before = {part: _flat(getattr(agent, f"{part}_variables")) for part in PARTS}
     values = {}
     with fixed_normal_noise():

@@ -6,15 +6,13 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
-from fixed_noise import assign_fixed_weights, fixed_batch, fixed_normal_noise
-from tiny import pixel_spaces, tiny_config
+from fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
+from tiny import tiny_config
 
 from dreamer_tf import agent as agent_module
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.loss_scale import DynamicLossScale
 from dreamer_tf.precision import compute_policy, cpu_flags, cpu_has_native_bfloat16
-
-PARTS = ("model", "actor", "value")
 
 
 class ComputePolicyTest(tf.test.TestCase):
@@ -78,10 +76,7 @@ def make_agent(gpus=(), cpu_bfloat16=False, **changes) -> Dreamer:
             agent_module, "cpu_has_native_bfloat16", return_value=cpu_bfloat16
         ),
     ):
-        agent = Dreamer(tiny_config(**changes), *pixel_spaces())
-    for seed, part in enumerate(PARTS):
-        assign_fixed_weights(getattr(agent, f"{part}_variables"), seed)
-    return agent
+        return fixed_agent(tiny_config(**changes))
 
 
 class SixteenBitUpdateTest(tf.test.TestCase):

@@ -2,19 +2,14 @@
 
 import numpy as np
 import tensorflow as tf
-from fixed_noise import assign_fixed_weights, fixed_batch, fixed_normal_noise
-from tiny import pixel_spaces, tiny_config
+from fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
+from tiny import tiny_config
 
 from dreamer_tf.agent import Dreamer
 
-PARTS = ("model", "actor", "value")
-
 
 def make_agent(**changes) -> Dreamer:
-    agent = Dreamer(tiny_config(**changes), *pixel_spaces())
-    for seed, part in enumerate(PARTS):
-        assign_fixed_weights(getattr(agent, f"{part}_variables"), seed)
-    return agent
+    return fixed_agent(tiny_config(**changes))
 
 
 def snapshot(agent: Dreamer) -> dict[str, list[np.ndarray]]:
