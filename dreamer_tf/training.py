@@ -73,14 +73,13 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(spec.config.seed)
     config = spec.config
-    env_options = {
-        "action_repeat": config.action_repeat,
-        "time_limit": config.time_limit,
-        "pixels": config.observation == "pixels",
-    }
     # Evaluation plays whole games, as published Atari scores do.
     eval_env = envs.make_vector_env(
-        spec.task, 1, seed=config.seed + 10_000, role="evaluation", **env_options
+        spec.task,
+        1,
+        seed=config.seed + 10_000,
+        role="evaluation",
+        **_env_options(config),
     )
     train_env = None
     try:
@@ -159,14 +158,16 @@ def _export(spec: RunSpec, agent: Dreamer, eval_env) -> None:
         print(f"policy exported to {spec.export_dir}")
 
 
-def _training_env_options(spec: RunSpec) -> dict:
-    config = spec.config
+def _env_options(config) -> dict:
     return {
         "action_repeat": config.action_repeat,
         "time_limit": config.time_limit,
         "pixels": config.observation == "pixels",
-        "life_done": config.life_done,
     }
+
+
+def _training_env_options(spec: RunSpec) -> dict:
+    return {**_env_options(spec.config), "life_done": spec.config.life_done}
 
 
 def _connect_ray(spec: RunSpec) -> None:
