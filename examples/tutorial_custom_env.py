@@ -2,15 +2,19 @@
 
 ``ReachEnv`` is a tiny task: a point in the plane observed as the float
 vector ``position`` (in a ``Dict`` observation), moved by actions in
-``Box(-1, 1, (2,))`` and rewarded for staying near the origin. The script
+``Box(-1, 1, (2,))`` and rewarded for staying near the origin. Importing this
+module registers it, so the task ``gym_tutorial_custom_env:TutorialReach-v0``
+names it, here and in the training program ``examples/dmc_train.py``. The
+script
 
-1. collects a few episodes with random actions and stores them in a
-   :class:`~dreamer_tf.replay.Replay`, in the replay's layout;
+1. runs the task in a worker process, as the training program does, and
+   collects a few episodes with random actions through a
+   :class:`~dreamer_tf.driver.Driver`, which hands them over in the replay's
+   layout; it stores them in a :class:`~dreamer_tf.replay.Replay`;
 2. builds a Dreamer agent that models vectors (``observation='proprio'``)
    and trains it a few updates on batches from ``replay.dataset``;
-3. acts in the environment with ``agent.policy``;
-4. runs the registered id ``gym_tutorial_custom_env:TutorialReach-v0`` in a
-   worker process, as the training program ``examples/dmc_train.py`` does.
+3. plays an evaluation episode with the agent's policy, through the same
+   driver.
 
 This module imports TensorFlow only inside :func:`main`, so worker processes
 can import it to register the environment without loading TensorFlow::
@@ -87,68 +91,6 @@ if "TutorialReach-v0" not in gymnasium.registry:
     )
 
 
-def collect_episode(env: ReachEnv, rng: np.random.Generator) -> dict:
-    """Runs one episode with random actions; returns it in the replay layout.
-
-    Entry ``t`` holds observation ``t``, the action that led to it (zeros at
-    ``t = 0``), the reward received with it (0 at ``t = 0``) and the discount
-    (0 only after a true terminal), so every array has ``T + 1`` entries.
-    """
-    observation, _ = env.reset(seed=int(rng.integers(2**31)))
-    episode = {
-        "position": [observation["position"]],
-        "action": [np.zeros(2, np.float32)],
-        "reward": [0.0],
-        "discount": [1.0],
-    }
-    done = False
-    while not done:
-        action = rng.uniform(-1.0, 1.0, 2).astype(np.float32)
-        observation, reward, terminated, truncated, _ = env.step(action)
-        episode["position"].append(observation["position"])
-        episode["action"].append(action)
-        episode["reward"].append(reward)
-        episode["discount"].append(0.0 if terminated else 1.0)
-        done = terminated or truncated
-    return {key: np.asarray(values, np.float32) for key, values in episode.items()}
-
-
-def act(agent, env: ReachEnv, seed: int) -> float:
-    """Runs one evaluation episode with the agent's policy; returns its return."""
-    observation, _ = env.reset(seed=seed)
-    state, total, is_first, done = None, 0.0, True, False
-    while not done:
-        # The policy takes a batch of environments: add a leading dimension.
-        inputs = {
-            "position": observation["position"][None],
-            "is_first": np.array([is_first]),
-        }
-        action, state = agent.policy(inputs, state, training=False)
-        observation, reward, terminated, truncated, _ = env.step(action.numpy()[0])
-        total += reward
-        is_first, done = False, terminated or truncated
-    return total
-
-
-def run_in_worker(steps: int) -> None:
-    """Steps the registered task in a worker process, as the training program."""
-    from dreamer_tf import envs
-    from dreamer_tf.driver import Driver, random_policy
-
-    # Workers are fresh interpreters that inherit this process's sys.path, so
-    # they import this module (which registers the id) as validate_task does.
-    envs.validate_task(TASK)
-    with envs.make_vector_env(TASK, 1, seed=0, pixels=False, time_limit=40) as env:
-        # The driver steps environments with a policy and assembles episodes,
-        # as the training program does.
-        driver = Driver(env)
-        policy = random_policy(env.single_action_space, np.random.default_rng(0))
-        for _ in range(steps):
-            driver.step(policy)
-        keys = sorted(driver.observation)
-        print(f"{TASK} in worker {env.worker_pids[0]}: keys {keys}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=3, help="Updates to run.")
@@ -157,15 +99,17 @@ def main() -> None:
 
     import keras
 
+    from dreamer_tf import envs
     from dreamer_tf.agent import Dreamer
     from dreamer_tf.config import DreamerConfig
+    from dreamer_tf.driver import Driver, random_policy
+    from dreamer_tf.policy import agent_policy
     from dreamer_tf.replay import Replay
 
     keras.utils.set_random_seed(0)
-    env = ReachEnv()
-    rng = np.random.default_rng(0)
     config = DreamerConfig(
         observation="proprio",
+        action_repeat=1,
         num_units=16,
         deter_size=16,
         stoch_size=4,
@@ -174,13 +118,21 @@ def main() -> None:
         batch_size=4,
         batch_length=8,
     )
-    with tempfile.TemporaryDirectory() as directory:
+    # As in the training program, the environment steps in a worker process.
+    env = envs.make_vector_env(
+        TASK, 1, seed=0, pixels=False, action_repeat=config.action_repeat
+    )
+    with env, tempfile.TemporaryDirectory() as directory:
+        driver = Driver(env)
         replay = Replay(directory)
-        for _ in range(args.episodes):
-            replay.add(collect_episode(env, rng))
+        explore = random_policy(env.single_action_space, np.random.default_rng(0))
+        for episode in driver.episodes(explore, args.episodes):
+            replay.add(episode)
         print(f"replay: {replay.num_episodes} episodes, {replay.num_steps} steps")
-        # The agent models every float vector key of the observation space.
-        agent = Dreamer(config, env.observation_space, env.action_space)
+        print(f"episode keys: {sorted(episode)}")
+        # The agent models every float vector key of the observation space:
+        # here ``vector``, the flattened ``position``.
+        agent = Dreamer(config, env.single_observation_space, env.single_action_space)
         batches = iter(replay.dataset(config.batch_size, config.batch_length, seed=0))
         for step in range(args.steps):
             metrics = agent.train(next(batches))
@@ -189,8 +141,8 @@ def main() -> None:
                 f"reward_loss={float(metrics['reward_loss']):.2f}, "
                 f"value_loss={float(metrics['value_loss']):.2f}"
             )
-    print(f"evaluation return: {act(agent, env, seed=1):.2f}")
-    run_in_worker(steps=5)
+        (episode,) = driver.episodes(agent_policy(agent, training=False), 1)
+    print(f"evaluation return: {episode['reward'].sum():.2f}")
 
 
 if __name__ == "__main__":
