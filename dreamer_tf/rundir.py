@@ -18,6 +18,11 @@ from dreamer_tf import envs
 from dreamer_tf.actors import ActorOptions, check_actor_options
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.envs.make import check_make_env_arguments
+from dreamer_tf.learner_options import (
+    LearnerOptions,
+    check_learner_options,
+    worker_logdir,
+)
 
 # Fields that may change between a run and its resumption.
 RESUMABLE_FIELDS = frozenset(
@@ -77,6 +82,7 @@ class RunSpec:
         eval_only: Load the latest checkpoint and only evaluate.
         export_dir: Export the policy as a SavedModel here at the end.
         actors: Whether and how actors collect in parallel with learning.
+        learner: The learner's ``tf.distribute`` strategy.
     """
 
     config: DreamerConfig
@@ -86,6 +92,7 @@ class RunSpec:
     eval_only: bool = False
     export_dir: str | None = None
     actors: ActorOptions = dataclasses.field(default_factory=ActorOptions)
+    learner: LearnerOptions = dataclasses.field(default_factory=LearnerOptions)
 
 
 def check_run(spec: RunSpec) -> pathlib.Path:
@@ -98,7 +105,8 @@ def check_run(spec: RunSpec) -> pathlib.Path:
         spec: The run.
 
     Returns:
-        The logdir as a path.
+        The run directory as a path: the logdir, or a worker's own
+        subdirectory of it (see :func:`~dreamer_tf.learner_options.worker_logdir`).
 
     Also takes the logdir's lock (see :func:`lock_logdir`), which this
     process then holds until :func:`unlock_logdir` or its exit.
@@ -108,10 +116,15 @@ def check_run(spec: RunSpec) -> pathlib.Path:
             episode, an ``export_dir`` that is a file, an unwritable logdir, a
             logdir another process runs in, a resume with a conflicting
             config, ``eval_only`` without a checkpoint, or bad actor options
-            (see :func:`~dreamer_tf.actors.check_actor_options`).
+            (see :func:`~dreamer_tf.actors.check_actor_options`), or bad
+            learner options (see
+            :func:`~dreamer_tf.learner_options.check_learner_options`).
     """
     config = spec.config
     check_actor_options(spec.actors, spec.deterministic)
+    task = check_learner_options(
+        spec.learner, config.batch_size, spec.actors.actors, spec.eval_only
+    )
     envs.validate_task(spec.task)
     check_make_env_arguments(
         spec.task, life_done=config.life_done, pixels=config.observation == "pixels"
@@ -121,7 +134,7 @@ def check_run(spec: RunSpec) -> pathlib.Path:
         raise ValueError(
             f"--export_dir {spec.export_dir!r} is a file; pass a directory path."
         )
-    logdir = pathlib.Path(spec.logdir).expanduser()
+    logdir = pathlib.Path(worker_logdir(spec.logdir, task)).expanduser()
     try:
         logdir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=logdir):

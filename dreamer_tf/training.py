@@ -8,6 +8,7 @@ A run lives in one ``logdir``::
     logdir/checkpoints/     networks, optimizers, counters, RNG state
     logdir/metrics.jsonl    one JSON object per log event
     logdir/events.*         TensorBoard scalars and GIF videos
+    logdir/workers/<i>/     worker i's own run directory (multi-worker learner)
 
 Rerunning with the same ``logdir`` resumes: finished episodes are reloaded,
 the frame count continues from those that load, and neither prefill nor
@@ -22,6 +23,7 @@ row), and no checkpoint is written with a non-finite weight.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pathlib
@@ -38,6 +40,9 @@ from dreamer_tf.agent import Dreamer
 from dreamer_tf.calibration import value_error
 from dreamer_tf.checkpoints import RunCheckpoints
 from dreamer_tf.driver import Driver, random_policy
+from dreamer_tf.learner_options import WORKER_SEED_STRIDE, worker_task
+from dreamer_tf.learner_strategy import ReplicaBatches, Workers, make_strategy
+from dreamer_tf.multi_worker import run_worker
 from dreamer_tf.policy import agent_policy
 from dreamer_tf.replay import Replay, episode_signature, find_nonfinite
 from dreamer_tf.rundir import RunError, RunSpec, check_run, unlock_logdir
@@ -67,6 +72,17 @@ def run(spec: RunSpec) -> None:
 
 
 def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
+    strategy = make_strategy(spec.learner, spec.config.batch_size)
+    task = worker_task(spec.learner)
+    workers = Workers(strategy, task) if task.count > 1 else None
+    spec = _worker_spec(spec, task)
+    if strategy is not None:
+        where = f" (worker {task.index} of {task.count})" if task.count > 1 else ""
+        print(
+            f"learner: {spec.learner.learner}, {strategy.num_replicas_in_sync} "
+            f"replicas in sync{where}",
+            flush=True,
+        )
     if spec.actors.actors and spec.actors.backend == "ray" and not spec.eval_only:
         _connect_ray(spec)
     if spec.deterministic:
@@ -84,7 +100,10 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
     train_env = None
     try:
         agent = Dreamer(
-            config, eval_env.single_observation_space, eval_env.single_action_space
+            config,
+            eval_env.single_observation_space,
+            eval_env.single_action_space,
+            strategy=strategy,
         )
         progress = Progress()
         checkpoints = RunCheckpoints(
@@ -93,14 +112,17 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
             agent_weights(agent),
         )
         restored = checkpoints.restore()
+        resumed = restored is not None
+        if workers is not None:
+            resumed = _take_chiefs_state(workers, agent, progress, resumed)
         frames = int(agent.frames.numpy())
-        if restored is not None and not spec.eval_only and frames >= config.steps:
+        if resumed and not spec.eval_only and frames >= config.steps:
             # A finished run rerun: say so and write nothing into the logdir.
             print(
                 f"run complete: {frames} of {config.steps} frames in {logdir}; "
                 "nothing to do (a larger --steps trains on)"
             )
-            _export(spec, agent, eval_env)
+            _export(spec, agent, eval_env, task.is_chief)
             return
         writer = MetricsWriter(str(logdir))
         if spec.eval_only:
@@ -127,9 +149,7 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
         elif spec.actors.actors:
             loop = Loop(spec, logdir, agent, progress, checkpoints, writer, eval_env)
             try:
-                run_actors(
-                    loop, spec, _training_env_options(spec), restored is not None
-                )
+                run_actors(loop, spec, _training_env_options(spec), resumed)
             except ActorsFailed as error:
                 raise RunError(f"{error}; the run stops (rerun to resume).") from None
         else:
@@ -140,9 +160,14 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
                 role="training",
                 **_training_env_options(spec),
             )
-            loop = Loop(spec, logdir, agent, progress, checkpoints, writer, eval_env)
-            loop.run(train_env, resumed=restored is not None)
-        _export(spec, agent, eval_env)
+            loop = Loop(
+                spec, logdir, agent, progress, checkpoints, writer, eval_env, workers
+            )
+            if workers is None:
+                loop.run(train_env, resumed)
+            else:
+                run_worker(loop, train_env, resumed)
+        _export(spec, agent, eval_env, task.is_chief)
         writer.close()
     finally:
         eval_env.close()
@@ -150,8 +175,8 @@ def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
             train_env.close()
 
 
-def _export(spec: RunSpec, agent: Dreamer, eval_env) -> None:
-    if spec.export_dir:
+def _export(spec: RunSpec, agent: Dreamer, eval_env, is_chief: bool) -> None:
+    if spec.export_dir and is_chief:
         from dreamer_tf.export import export_policy
 
         export_policy(agent, spec.export_dir, eval_env.single_observation_space)
@@ -168,6 +193,32 @@ def _env_options(config) -> dict:
 
 def _training_env_options(spec: RunSpec) -> dict:
     return {**_env_options(spec.config), "life_done": spec.config.life_done}
+
+
+def _worker_spec(spec: RunSpec, task) -> RunSpec:
+    """The spec a worker runs: worker ``i > 0`` seeds with ``seed + i * stride``."""
+    if task.is_chief:
+        return spec
+    seed = spec.config.seed + WORKER_SEED_STRIDE * task.index
+    return dataclasses.replace(spec, config=spec.config.replace(seed=seed))
+
+
+def _take_chiefs_state(workers, agent, progress, resumed: bool) -> bool:
+    """Gives every worker the chief's weights and counters (restored or fresh).
+
+    Returns:
+        Whether the chief resumed from a checkpoint: every worker resumes or
+        starts as the chief does.
+    """
+    counters = [
+        progress.updates,
+        progress.pretrained,
+        progress.last_train,
+        progress.last_eval,
+        progress.last_log,
+    ]
+    workers.broadcast([*agent_weights(agent), agent.frames, *counters])
+    return bool(workers.chief_value(resumed))
 
 
 def _connect_ray(spec: RunSpec) -> None:
@@ -265,12 +316,26 @@ class Loop:
         writer: Metrics and summaries.
         eval_env: One evaluation environment (its spaces are the training
             environments' too).
+        workers: The workers of a multi-worker learner (see
+            :mod:`dreamer_tf.multi_worker`); the frames then count the
+            episodes of every worker's replay.
     """
 
-    def __init__(self, spec, logdir, agent, progress, checkpoints, writer, eval_env):
+    def __init__(
+        self,
+        spec,
+        logdir,
+        agent,
+        progress,
+        checkpoints,
+        writer,
+        eval_env,
+        workers: Workers | None = None,
+    ):
         self.config = spec.config
         self.agent, self.progress, self.checkpoints = agent, progress, checkpoints
-        self.writer, self.eval_env = writer, eval_env
+        self.writer, self.eval_env, self.workers = writer, eval_env, workers
+        self.batches = ReplicaBatches(agent.strategy, self.config.batch_size)
         self.replay = Replay(
             logdir / "episodes",
             self.config.replay_capacity or None,
@@ -281,6 +346,8 @@ class Loop:
             ),
         )
         self.frames = self.replay.total_steps * self.config.action_repeat
+        if workers is not None:
+            self.frames = workers.sum([self.frames])[0]
         agent.frames.assign(self.frames)
         self.rng = np.random.default_rng(self.config.seed)
         saved_rng = progress.rng_state.numpy().decode()
@@ -391,14 +458,19 @@ class Loop:
         return True
 
     def train(self, updates: int) -> None:
-        """Runs ``updates`` updates on batches sampled from the replay."""
+        """Runs ``updates`` updates on batches sampled from the replay.
+
+        Under a ``tf.distribute`` strategy this process samples its own
+        replicas' shares of the global batch only, one share per replica (see
+        :class:`~dreamer_tf.learner_strategy.ReplicaBatches`).
+        """
         # Batches are sampled here, not in a prefetching tf.data thread: the
         # replay grows between phases, and a background sampler would make
         # the batches depend on thread timing (and runs irreproducible).
-        config = self.config
+        size, length = self.batches.local_batch_size, self.config.batch_length
         for _ in range(updates):
-            batch = self.replay.sample(config.batch_size, config.batch_length, self.rng)
-            self._record_update(self.agent.train(batch))
+            batch = self.replay.sample(size, length, self.rng)
+            self._record_update(self.agent.train(self.batches(batch)))
             self.progress.updates.assign_add(1)
 
     def _record_update(self, metrics: dict) -> None:

@@ -9,7 +9,9 @@ Every hyperparameter of ``DreamerConfig`` is a flag with the paper's default
 
 Rerun the same command to resume. ``--actors=N`` collects with N actor
 processes (each with ``--envs`` environments) while the learner trains, at
-the same ratio of updates to frames (see docs/scaling.rst).
+the same ratio of updates to frames. ``--learner=mirrored`` trains on every
+GPU of the machine; ``--learner=multi_worker`` on several hosts that each run
+this command with their own ``TF_CONFIG`` (see docs/scaling.rst).
 ``--eval_only --logdir=RUN`` evaluates the run's latest checkpoint with the
 run's own config (flags given beside it, like ``--eval_episodes``, still
 apply) and logs ``eval_only/return``; ``--export_dir`` writes the policy as a
@@ -29,6 +31,7 @@ from absl import app, flags, logging
 from dreamer_tf.actors import ActorOptions
 from dreamer_tf.config import config_from_flags, define_flags
 from dreamer_tf.envs import EnvWorkerError
+from dreamer_tf.learner_options import LEARNERS, LearnerOptions
 from dreamer_tf.rundir import RunError, RunSpec, check_run, saved_run
 
 define_flags()
@@ -48,6 +51,21 @@ flags.DEFINE_enum(
 flags.DEFINE_integer("actor_sync_every", 10, "Updates between actor weight refreshes.")
 flags.DEFINE_string(
     "ray_address", None, "Ray cluster to join ('auto' or host:port); none: local Ray."
+)
+flags.DEFINE_enum(
+    "learner",
+    "default",
+    list(LEARNERS),
+    "How updates run: default (one device), mirrored (every GPU of this "
+    "machine; batch_size must divide by their number) or multi_worker (one "
+    "shard of the loop per worker of TF_CONFIG's cluster; every worker runs "
+    "this command; --actors=0 only). See docs/scaling.rst.",
+)
+flags.DEFINE_integer(
+    "learner_cpu_devices",
+    0,
+    "For tests without GPUs: --learner=mirrored over this many logical CPU "
+    "devices (0: over the GPUs).",
 )
 flags.mark_flag_as_required("logdir")
 FLAGS = flags.FLAGS
@@ -71,6 +89,7 @@ def main(argv: list[str]) -> None:
                 FLAGS.actor_sync_every,
                 FLAGS.ray_address,
             ),
+            learner=LearnerOptions(FLAGS.learner, FLAGS.learner_cpu_devices),
         )
         check_run(spec)
     except ValueError as error:

@@ -1,0 +1,121 @@
+"""The synchronous loop as data-parallel shards: one per worker of a cluster.
+
+With ``--learner=multi_worker`` every worker runs the same command. Each
+steps its own environments (seeded by its index), keeps its own replay in
+its own run directory, and samples ``batch_size / workers`` sequences per
+update, so that the update (``MultiWorkerMirroredStrategy``'s all-reduce of
+the gradients) sees the global batch. The schedule stays the paper's, in
+frames summed over the workers: prefill, pretraining once, ``train_steps``
+updates per ``train_every`` frames, evaluation and logging.
+
+The workers agree on every decision without a collective per environment
+step: the loop runs in rounds. In a round each worker collects its share of
+the frames up to the next scheduled event (the end of the prefill or of a
+phase, a log, an evaluation, the end of the run), then one collective sums
+the frames all workers collected and counts the workers that have a stored
+episode. Every decision after it reads only these sums and the counters
+broadcast from the chief at the start, so all workers train, save and stop
+at the same points and their updates' collectives line up.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from dreamer_tf.driver import Driver, random_policy
+from dreamer_tf.policy import agent_policy
+from dreamer_tf.rundir import RunError
+
+
+def run_worker(loop, train_env, resumed: bool) -> None:
+    """Runs this worker's shard of the training loop until ``config.steps``.
+
+    Args:
+        loop: The worker's :class:`~dreamer_tf.training.Loop`, whose frames
+            are already the sum over the workers and whose ``workers`` holds
+            the collectives.
+        train_env: This worker's training environments.
+        resumed: Whether the chief restored a checkpoint.
+
+    Raises:
+        RunError: As :meth:`~dreamer_tf.training.Loop.run`, or when another
+            worker is gone (TensorFlow's health check aborts the collectives).
+    """
+    try:
+        _run_rounds(loop, train_env, resumed)
+    except (tf.errors.UnavailableError, tf.errors.CancelledError) as error:
+        message = str(error).strip().splitlines()[0]
+        raise RunError(
+            f"a worker of the cluster is gone ({message}); rerun every worker's "
+            "command to resume."
+        ) from None
+
+
+def _run_rounds(loop, train_env, resumed: bool) -> None:
+    config, progress, workers = loop.config, loop.progress, loop.workers
+    loop.announce_start(resumed)
+    driver = Driver(train_env)
+    driver.reset()
+    prefill_policy = random_policy(train_env.single_action_space, loop.rng)
+    train_policy = agent_policy(loop.agent, training=True)
+    # Every worker has stored an episode to sample from (never false again).
+    replays_ready = _close_round(loop, 0)
+    while loop.frames < config.steps:
+        if loop.frames >= config.prefill and replays_ready:
+            if not progress.pretrained.numpy():
+                loop.train(config.pretrain)
+                progress.pretrained.assign(True)
+                progress.last_train.assign(loop.frames)
+                loop.save()
+            elif loop.frames - progress.last_train.numpy() >= config.train_every:
+                loop.train(config.train_steps)
+                progress.last_train.assign_add(config.train_every)
+            if loop.due_evaluation():
+                loop.evaluate()
+        if loop.frames - progress.last_log.numpy() >= config.log_every:
+            progress.last_log.assign(loop.frames)
+            loop.log()
+        waiting = loop.frames >= config.prefill and not replays_ready
+        # A worker without an episode plays one to its end; the others step
+        # once and wait for it in the collective below.
+        quota = 1 if waiting else _round_quota(loop, workers.task.count)
+        collected = 0
+        while collected < quota or (waiting and not len(loop.replay)):
+            prefilling = loop.frames < config.prefill
+            result = driver.step(prefill_policy if prefilling else train_policy)
+            for env_index, episode in result.episodes:
+                loop.store(env_index, episode)
+            collected += result.env_steps * config.action_repeat
+        replays_ready = _close_round(loop, collected) or replays_ready
+    loop.finish()
+
+
+def _close_round(loop, collected: int) -> bool:
+    """The round's collective: adds the frames every worker collected to the count.
+
+    Returns:
+        Whether every worker has an episode in its replay.
+    """
+    workers = loop.workers
+    frames, with_episodes = workers.sum([collected, int(len(loop.replay) > 0)])
+    loop.frames += frames
+    loop.agent.frames.assign(loop.frames)
+    return with_episodes == workers.task.count
+
+
+def _round_quota(loop, workers: int) -> int:
+    """This worker's share of the frames up to the loop's next scheduled event."""
+    config, progress, frames = loop.config, loop.progress, loop.frames
+    events = [config.steps, int(progress.last_log.numpy()) + config.log_every]
+    if frames < config.prefill:
+        events.append(config.prefill)
+    if progress.pretrained.numpy():
+        events.append(int(progress.last_train.numpy()) + config.train_every)
+        last_eval = int(progress.last_eval.numpy())
+        if last_eval >= 0:
+            events.append(last_eval + config.eval_every)
+    gap = min(event for event in events) - frames
+    # At least one step, even when an event is already due.
+    return max(math.ceil(gap / workers), 1)
