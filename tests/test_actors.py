@@ -6,19 +6,25 @@ seed of their environment and the episode's number, so each stored episode
 names the actor (and incarnation) that played it.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
 import pathlib
+import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from typing import Self
 
 import numpy as np
 import pytest
 from actor_envs import origin
+from run_program import TrainingProgram, metrics, output, run
 
 from dreamer_tf.actors import ActorOptions, check_actor_options
 from dreamer_tf.actors.actor import SEED_STRIDE
@@ -27,55 +33,9 @@ from dreamer_tf.actors.learner import RateLimiter
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.replay import load_episode
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TESTS = pathlib.Path(__file__).resolve().parent
-SCRIPT = str(ROOT / "examples" / "dmc_train.py")
-DEBUG_FLAGS = f"--flagfile={ROOT / 'examples' / 'configs' / 'debug.flags'}"
 TASK = "gym_actor_envs:SeededPoint-v0"
 SEED = 0
-
-
-def train_command(logdir, *extra, task=TASK):
-    return [
-        sys.executable,
-        SCRIPT,
-        DEBUG_FLAGS,
-        f"--task={task}",
-        "--observation=proprio",
-        f"--seed={SEED}",
-        f"--logdir={logdir}",
-        *extra,
-    ]
-
-
-def environment(**extra):
-    paths = [str(TESTS), os.environ.get("PYTHONPATH")]
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, paths)),
-        **extra,
-    }
-
-
-def run_training(logdir, *extra, timeout=300, task=TASK, **env):
-    return subprocess.run(
-        train_command(logdir, *extra, task=task),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=environment(**env),
-        check=False,
-    )
-
-
-def output(result) -> str:
-    return result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def metrics(logdir) -> list[dict]:
-    lines = (pathlib.Path(logdir) / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+PROGRAM = TrainingProgram(TASK, flags=("--observation=proprio", f"--seed={SEED}"))
 
 
 def stored_episodes(logdir) -> list[tuple[int, int]]:
@@ -323,20 +283,18 @@ class TestOptions:
             check_actor_options(options, deterministic=False)
 
 
+NEEDS_RAY = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="Ray is not installed (pip install -e '.[distributed]')",
+)
 # Resuming is the learner's (checkpoint, replay), the same for both backends;
 # it is checked once, with processes, to keep the suite short.
 BACKENDS = [
     pytest.param("process", True, id="process"),
-    pytest.param(
-        "ray",
-        False,
-        id="ray",
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec("ray") is None,
-            reason="Ray is not installed (pip install -e '.[distributed]')",
-        ),
-    ),
+    pytest.param("ray", False, id="ray", marks=NEEDS_RAY),
 ]
+# The learner's progress and evaluation lines: "[440/1600 frames 28%] ...".
+LOG_LINE = r"\[\d+(/\d+)? frames"
 
 
 class TestActorRuns:
@@ -346,7 +304,7 @@ class TestActorRuns:
     ):
         logdir = tmp_path / "run"
         flags = ("--actors=2", f"--actor_backend={backend}", "--actor_sync_every=2")
-        result = run_training(logdir, *flags, "--steps=400")
+        result = PROGRAM.run(logdir, *flags, "--steps=400")
         assert result.returncode == 0, output(result)
         stored = stored_episodes(logdir)
         assert {actor_of(seed, 2) for seed, _ in stored} == {(0, 0), (1, 0)}
@@ -359,7 +317,7 @@ class TestActorRuns:
         if not resume:
             return
 
-        result = run_training(logdir, *flags, "--steps=600")
+        result = PROGRAM.run(logdir, *flags, "--steps=600")
         assert result.returncode == 0, output(result)
         assert "resuming at" in result.stdout
         resumed = metrics(logdir)[-1]
@@ -368,92 +326,238 @@ class TestActorRuns:
         assert len(stored_episodes(logdir)) > len(stored)
 
     def test_killed_actor_restarts_and_killed_learner_resumes(self, tmp_path):
-        logdir, env_log = tmp_path / "run", tmp_path / "env_log"
-        env_log.mkdir()
-        command = train_command(logdir, "--actors=2", "--steps=1600")
-        process = subprocess.Popen(
-            command,
+        with KilledActorRun(tmp_path, "--steps=1600") as trial:
+            trial.kill_actor()
+            before_learner_kill = set(os.listdir(trial.logdir / "episodes"))
+            os.kill(trial.process.pid, signal.SIGKILL)
+            trial.process.wait(timeout=30)
+            # Actors whose learner died end too (they see their pipe close).
+            deadline = time.monotonic() + 30
+            while any(
+                identity(pid) is not None for pid in (trial.pids[1], trial.restarted)
+            ):
+                assert time.monotonic() < deadline, "actors outlived their learner"
+                time.sleep(0.2)
+        trial.assert_restarted_and_nothing_lost(re.escape("killed by SIGKILL"))
+        assert count(trial.logdir, (0, 1)) + count(trial.logdir, (1, 0)) > 0
+
+        # Rerunning the command resumes with fresh actors; nothing stored is lost.
+        result = PROGRAM.run(trial.logdir, "--actors=2", "--steps=1600")
+        assert result.returncode == 0, output(result)
+        assert "resuming at" in result.stdout
+        assert before_learner_kill <= set(os.listdir(trial.logdir / "episodes"))
+        assert metrics(trial.logdir)[-1]["frames"] >= 1600
+
+    @NEEDS_RAY
+    def test_killed_ray_actor_restarts_and_the_run_finishes(self, tmp_path):
+        with KilledActorRun(tmp_path, "--actor_backend=ray", "--steps=800") as trial:
+            trial.kill_actor()
+            returncode = trial.finish()
+            # Ray's processes (raylet, GCS, agents, workers) end with the run.
+            left = trial.survivors(wait=30)
+        assert returncode == 0, trial.tail()
+        assert not left, left
+        trial.assert_restarted_and_nothing_lost(r"the Ray actor died \(.+\)")
+        assert count(trial.logdir, (0, 1)) > 0  # the new incarnation played
+        assert metrics(trial.logdir)[-1]["frames"] >= 800
+
+
+def count(logdir, actor: tuple[int, int]) -> int:
+    """Stored episodes of one actor incarnation (of two actors)."""
+    return sum(actor_of(seed, 2) == actor for seed, _ in stored_episodes(logdir))
+
+
+class KilledActorRun:
+    """A run of two actors whose actor 0 is killed with SIGKILL mid-run.
+
+    The environments write down each episode they finish (``ACTOR_ENVS_LOG``),
+    so the checks know what the replay must hold. The output is read by a
+    thread, so every wait has a deadline. Leaving the ``with`` block kills the
+    learner and every process it started that still runs (Ray's included),
+    so a failing test leaves nothing behind.
+
+    Args:
+        tmp_path: The test's directory (the logdir is ``run`` in it).
+        *flags: Training flags besides ``--actors=2``.
+    """
+
+    def __init__(self, tmp_path: pathlib.Path, *flags: str):
+        self.logdir, self.env_log = tmp_path / "run", tmp_path / "env_log"
+        self.env_log.mkdir()
+        self.pids: list[int] = []
+        self.restarted = 0
+        self._died = ""
+        self._lines: list[str] = []
+        self._family: dict[int, str] = {}  # every descendant seen: pid -> identity
+        self.process = PROGRAM.start(
+            self.logdir,
+            "--actors=2",
+            *flags,
+            variables={"ACTOR_ENVS_LOG": str(self.env_log)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            cwd=ROOT,
-            env=environment(ACTOR_ENVS_LOG=str(env_log)),
         )
-        lines = []
+        self._output: queue.Queue = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-        def read_until(prefix: str) -> str:
-            while True:
-                line = process.stdout.readline()
-                assert line, "".join(lines)[-3000:]
-                lines.append(line)
-                if line.startswith(prefix):
-                    return line
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self._output.put(line)
+        self._output.put(None)
 
-        try:
-            pids = json.loads(read_until("actors started: pids ").split("pids ")[1])
-            # Once the replay holds two of actor 0's episodes, kill it.
-            deadline = time.monotonic() + 120
-            while self.count(logdir, (0, 0)) < 2:
-                assert time.monotonic() < deadline, "".join(lines)[-3000:]
-                time.sleep(0.2)
-            os.kill(pids[0], signal.SIGKILL)
-            died = read_until("actor 0 (pid")
-            restarted = int(read_until("actor 0 restarted as pid ").split()[-1])
-            # The learner keeps training: a log line after the restart.
-            read_until("[")
-            read_until("[")
-            before_learner_kill = set(os.listdir(logdir / "episodes"))
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        finally:
-            process.kill()
-        assert died.strip() == (
-            f"actor 0 (pid {pids[0]}) died: killed by SIGKILL; restarting it"
-        )
-        # Actors whose learner died end too (they see their pipe close).
-        deadline = time.monotonic() + 30
-        while any(alive(pid) for pid in (pids[1], restarted)):
-            assert time.monotonic() < deadline, "actors outlived their learner"
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *error) -> None:
+        self.process.kill()
+        self.process.wait()
+        for pid in self.survivors():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._reader.join(10)
+        if not self._reader.is_alive():
+            self.process.stdout.close()
+
+    def kill_actor(self) -> None:
+        """Kills actor 0 once the replay holds two of its episodes.
+
+        Returns after the restart and two more lines of the learner's log
+        (it keeps training).
+        """
+        started = self.read_until("actors started: pids ")
+        self.pids = json.loads(started.split("pids ")[1])
+        deadline = time.monotonic() + 120
+        while count(self.logdir, (0, 0)) < 2:
+            assert time.monotonic() < deadline, self.tail()
+            self._watch()
             time.sleep(0.2)
+        os.kill(self.pids[0], signal.SIGKILL)
+        self._died = self.read_until(r"actor 0 \(pid ")
+        self.restarted = int(self.read_until("actor 0 restarted as pid ").split()[-1])
+        self.read_until(LOG_LINE)
+        self.read_until(LOG_LINE)
+
+    def read_until(self, pattern: str, timeout: float = 120) -> str:
+        """The next output line that starts with ``pattern`` (a regex)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._next_line(deadline, pattern)
+            assert line is not None, f"the run ended before {pattern!r}:\n{self.tail()}"
+            if re.match(pattern, line):
+                return line
+
+    def finish(self, timeout: float = 180) -> int:
+        """Waits for the run to end; returns its exit code."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            assert time.monotonic() < deadline, f"the run did not end:\n{self.tail()}"
+            self._watch()
+            self._drain()
+            time.sleep(0.2)
+        self._drain()
+        return self.process.returncode
+
+    def _next_line(self, deadline: float, awaited: str) -> str | None:
+        while True:
+            self._watch()
+            assert time.monotonic() < deadline, f"no {awaited!r}:\n{self.tail()}"
+            try:
+                line = self._output.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is not None:
+                self._lines.append(line)
+            return line
+
+    def _drain(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while (line := self._output.get_nowait()) is not None:
+                self._lines.append(line)
+
+    def tail(self) -> str:
+        """The output's end, for failure messages."""
+        return "".join(self._lines)[-3000:]
+
+    def _watch(self) -> None:
+        """Notes the learner's descendants, to find any that outlive it."""
+        for pid in descendants(self.process.pid):
+            started = identity(pid)
+            if started is not None:
+                self._family.setdefault(pid, started)
+
+    def survivors(self, wait: float = 0.0) -> dict[int, str]:
+        """The command lines of the learner's descendants that still run.
+
+        Args:
+            wait: Seconds to wait for them to end.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            left = [pid for pid, seen in self._family.items() if identity(pid) == seen]
+            if not left or time.monotonic() >= deadline:
+                return {pid: command_line(pid) for pid in left}
+            time.sleep(0.2)
+
+    def assert_restarted_and_nothing_lost(self, reason: str) -> None:
+        """Checks the restart's line and count, and the killed actor's episodes.
+
+        Args:
+            reason: A regex of how the learner saw actor 0 die.
+        """
+        expected = rf"actor 0 \(pid {self.pids[0]}\) died: {reason}; restarting it"
+        assert re.fullmatch(expected, self._died.strip()), self._died
         restarts = [
             event["actors/restarts"]
-            for event in metrics(logdir)
+            for event in metrics(self.logdir)
             if "actors/restarts" in event
         ]
         assert restarts[-1] == 1, restarts
 
         # Every episode the killed actor's env finished is in the replay, but
         # for the one it may have been sending when it died.
-        stored = set(stored_episodes(logdir))
+        stored = set(stored_episodes(self.logdir))
         finished = sorted(
-            tuple(map(int, path.name.split("-"))) for path in env_log.iterdir()
+            tuple(map(int, path.name.split("-"))) for path in self.env_log.iterdir()
         )
         killed = [item for item in finished if actor_of(item[0], 2) == (0, 0)]
         assert len(killed) >= 2
         missing = [item for item in killed if item not in stored]
         assert missing in ([], killed[-1:]), (missing, killed)
-        assert self.count(logdir, (0, 1)) + self.count(logdir, (1, 0)) > 0
-
-        # Rerunning the command resumes with fresh actors; nothing stored is lost.
-        result = run_training(logdir, "--actors=2", "--steps=1600")
-        assert result.returncode == 0, output(result)
-        assert "resuming at" in result.stdout
-        assert before_learner_kill <= set(os.listdir(logdir / "episodes"))
-        assert metrics(logdir)[-1]["frames"] >= 1600
-
-    @staticmethod
-    def count(logdir, actor: tuple[int, int]) -> int:
-        """Stored episodes of one actor incarnation."""
-        return sum(actor_of(seed, 2) == actor for seed, _ in stored_episodes(logdir))
 
 
-def alive(pid: int) -> bool:
+def descendants(pid: int) -> set[int]:
+    """The processes a process started, and theirs, from ``/proc``."""
+    found, parents = set(), [pid]
+    while parents:
+        for children in pathlib.Path(f"/proc/{parents.pop()}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                for child in map(int, children.read_text().split()):
+                    if child not in found:
+                        found.add(child)
+                        parents.append(child)
+    return found
+
+
+def identity(pid: int) -> str | None:
+    """A running process's start time; None once it has ended (as a zombie has).
+
+    The start time tells a process from a later one that reuses its pid.
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = pathlib.Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state, *fields = stat.rsplit(")", 1)[1].split()
+    return None if state in ("Z", "X") else fields[18]
+
+
+def command_line(pid: int) -> str:
+    """A process's command line, for failure messages."""
+    with contextlib.suppress(OSError):
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    return "?"
 
 
 class TestActorErrors:
@@ -465,7 +569,7 @@ class TestActorErrors:
         address = f"127.0.0.1:{closed_port.getsockname()[1]}"
         closed_port.close()
         start = time.monotonic()
-        result = run_training(
+        result = PROGRAM.run(
             tmp_path / "run",
             "--actors=2",
             "--actor_backend=ray",
@@ -479,7 +583,7 @@ class TestActorErrors:
         assert not (tmp_path / "run" / "checkpoints").exists()
 
     def test_an_actor_that_keeps_dying_stops_the_run(self, tmp_path):
-        result = run_training(
+        result = PROGRAM.run(
             tmp_path / "run", "--actors=1", task="gym_actor_envs:BrokenInActors-v0"
         )
         assert result.returncode != 0
@@ -497,16 +601,8 @@ class TestActorErrors:
             "sys.argv = sys.argv[1:]\n"
             "runpy.run_path(sys.argv[0], run_name='__main__')\n"
         )
-        command = train_command(tmp_path / "run", "--actors=1", "--actor_backend=ray")
-        result = subprocess.run(
-            [sys.executable, "-c", hide_ray, *command[1:]],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-            env=environment(),
-            check=False,
-        )
+        command = PROGRAM.command(tmp_path / "run", "--actors=1", "--actor_backend=ray")
+        result = run([sys.executable, "-c", hide_ray, *command[1:]], timeout=60)
         assert result.returncode != 0
         assert result.stderr.strip().splitlines()[-1] == (
             "error: --actor_backend=ray needs Ray, which is not installed; "
