@@ -47,6 +47,7 @@ CONFIG_TESTS = ("tests/test_config_rules.py", "tests/test_config.py")
 VALUE_TESTS = ("tests/test_returns.py", "tests/test_behavior_math.py")
 DISTRIBUTION_TESTS = ("tests/test_distributions.py", "tests/test_policy_math.py")
 ENV_TESTS = ("tests/test_envs.py",)
+DECODER_TESTS = ("tests/test_phase_convolution.py", "tests/test_golden_update.py")
 REPLAY_TESTS = ("tests/test_replay.py", "tests/test_run_integrity.py")
 RUN_TESTS = (
     "tests/test_checkpoints.py",
@@ -181,6 +182,30 @@ MUTATIONS = (
         "return tfd.Independent(tfd.Normal(mean, 2.0), 3)",
         MATH_TESTS,
         "image likelihood with std 2 instead of 1",
+    ),
+    Mutation(
+        "phase_kernel_not_flipped",
+        "dreamer_tf/layers/phase_convolution.py",
+        "kernel = tf.reverse(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [0, 1])",
+        "kernel = tf.transpose(kernel, [0, 2, 5, 1, 3, 4])",
+        DECODER_TESTS,
+        "the decoder's phase kernels used without the flip",
+    ),
+    Mutation(
+        "phases_interleaved_wrong",
+        "dreamer_tf/layers/phase_convolution.py",
+        "kernel = tf.reverse(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [0, 1])",
+        "kernel = tf.reverse(tf.transpose(kernel, [0, 2, 5, 3, 1, 4]), [0, 1])",
+        DECODER_TESTS,
+        "the decoder's phases swapped between rows and columns",
+    ),
+    Mutation(
+        "single_pixel_taps_transposed",
+        "dreamer_tf/layers/phase_convolution.py",
+        "matrix = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [channels, -1])",
+        "matrix = tf.reshape(tf.transpose(kernel, [3, 1, 0, 2]), [channels, -1])",
+        DECODER_TESTS,
+        "the decoder's first layer with its kernel's rows and columns swapped",
     ),
     Mutation(
         "imagine_keeps_last_start",
@@ -501,7 +526,10 @@ def run_tests(tree: pathlib.Path, tests, timeout: float) -> tuple[str, str]:
         return "caught (timeout)", ""
     if result.returncode == 0:
         return "survived", ""
-    failures = re.findall(r"^FAILED (.+?)(?: - (.*))?$", result.stdout, re.MULTILINE)
+    # A failed subtest is reported as "SUBFAILED(<its parameters>) <test>".
+    failures = re.findall(
+        r"^(?:SUB)?FAILED(?:\(.*?\))? (.+?)(?: - (.*))?$", result.stdout, re.MULTILINE
+    )
     if not failures:
         return "caught (error)", result.stdout.strip().splitlines()[-1][:120]
     test, reason = failures[0]

@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from dreamer_tf.layers._shapes import flatten_batch, restore_batch
+from dreamer_tf.layers.phase_convolution import PhaseConv2DTranspose
 
 tfd = tfp.distributions
 
@@ -60,15 +61,16 @@ class ConvDecoder(keras.layers.Layer):
         channels = [
             depth * 2 ** (num_hidden - 1 - index) for index in range(num_hidden)
         ]
+        units = [*channels, self.image_shape[-1]]
+        last = len(units) - 1
         self.transposed_convolutions = [
-            keras.layers.Conv2DTranspose(
-                units, kernel, strides=2, activation=activation
+            _transposed_convolution(
+                units[index],
+                kernel,
+                activation if index < last else None,
+                by_phases=index in (0, last),
             )
-            for units, kernel in zip(channels, self.kernel_sizes)
-        ] + [
-            keras.layers.Conv2DTranspose(
-                self.image_shape[-1], self.kernel_sizes[-1], strides=2
-            )
+            for index, kernel in enumerate(self.kernel_sizes)
         ]
 
     def build(self, input_shape):
@@ -105,3 +107,14 @@ class ConvDecoder(keras.layers.Layer):
             "image_shape": self.image_shape,
             "kernel_sizes": self.kernel_sizes,
         }
+
+
+def _transposed_convolution(units, kernel, activation, by_phases: bool):
+    """One stride-2 layer of the decoder.
+
+    The first layer (a matrix product on its 1x1 input) and the last (few
+    output channels) run faster as :class:`PhaseConv2DTranspose`; the middle
+    ones, whose phases would add zero taps, do not (BUILD_NOTES.md).
+    """
+    layer = PhaseConv2DTranspose if by_phases else keras.layers.Conv2DTranspose
+    return layer(units, kernel, strides=2, activation=activation)

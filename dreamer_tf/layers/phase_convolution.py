@@ -1,0 +1,99 @@
+"""A stride-2 transposed convolution computed as one stride-1 convolution."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+STRIDE = 2
+
+
+@keras.saving.register_keras_serializable(package="dreamer_tf")
+class PhaseConv2DTranspose(keras.layers.Conv2DTranspose):
+    """``Conv2DTranspose`` of stride 2 and VALID padding, computed by phases.
+
+    Output pixel ``(2i + p, 2j + r)`` of a stride-2 transposed convolution
+    sees only the kernel taps ``[p::2, r::2]``: each of the four phases
+    ``(p, r)`` is an ordinary stride-1 convolution with a kernel of size
+    ``ceil(k / 2)``. The four phase kernels are stacked on the output channels
+    of one stride-1 convolution (taps past the kernel's edge are zero) and
+    ``depth_to_space`` interleaves the phases. On a ``1x1`` input the layer
+    is a matrix product.
+
+    The weights, their shapes and the products summed are those of
+    :class:`keras.layers.Conv2DTranspose` (only the order of float additions
+    differs), so checkpoints are interchangeable. On CPUs it is faster
+    because oneDNN's stride-1 convolutions and their gradients run closer to
+    peak than its strided transposed ones (see BUILD_NOTES.md).
+
+    Args:
+        filters: Output channels.
+        kernel_size: Square kernel size.
+        **kwargs: Passed to :class:`keras.layers.Conv2DTranspose`; strides
+            must be 2, padding ``"valid"``, data format ``"channels_last"``.
+
+    Raises:
+        ValueError: For any other strides, padding, data format, dilation or
+            output padding.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, **kwargs):
+        kwargs.setdefault("strides", STRIDE)
+        super().__init__(filters, kernel_size, **kwargs)
+        unsupported = {
+            "strides": self.strides != (STRIDE, STRIDE),
+            "padding": self.padding != "valid",
+            "data_format": self.data_format != "channels_last",
+            "dilation_rate": self.dilation_rate != (1, 1),
+            "output_padding": self.output_padding is not None,
+            "kernel_size": self.kernel_size[0] != self.kernel_size[1],
+        }
+        wrong = [name for name, is_wrong in unsupported.items() if is_wrong]
+        if wrong:
+            raise ValueError(
+                f"{type(self).__name__} supports square kernels, strides 2, "
+                f"VALID padding and channels_last only; got {', '.join(wrong)}."
+            )
+
+    def call(self, inputs):
+        kernel = tf.cast(self.kernel, inputs.dtype)
+        if inputs.shape[1] == 1 and inputs.shape[2] == 1:
+            outputs = self._from_single_pixel(inputs, kernel)
+        else:
+            outputs = self._by_phases(inputs, kernel)
+        if self.use_bias:
+            outputs = outputs + tf.cast(self.bias, inputs.dtype)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def _from_single_pixel(self, inputs, kernel):
+        size, _, filters, channels = kernel.shape
+        matrix = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [channels, -1])
+        outputs = tf.matmul(tf.reshape(inputs, [-1, channels]), matrix)
+        return tf.reshape(outputs, [-1, size, size, filters])
+
+    def _by_phases(self, inputs, kernel):
+        size, _, filters, channels = kernel.shape
+        phase_size = -(-size // STRIDE)
+        # Taps [p::2] of phase p, zero-padded to phase_size, flipped because a
+        # transposed convolution is a convolution with the reversed kernel.
+        extra = STRIDE * phase_size - size
+        kernel = tf.pad(kernel, [[0, extra], [0, extra], [0, 0], [0, 0]])
+        kernel = tf.reshape(
+            kernel, [phase_size, STRIDE, phase_size, STRIDE, filters, channels]
+        )
+        kernel = tf.reverse(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [0, 1])
+        kernel = tf.reshape(
+            kernel, [phase_size, phase_size, channels, STRIDE * STRIDE * filters]
+        )
+        border = phase_size - 1
+        padded = tf.pad(inputs, [[0, 0], [border, border], [border, border], [0, 0]])
+        outputs = tf.nn.depth_to_space(tf.nn.conv2d(padded, kernel, 1, "VALID"), STRIDE)
+        height, width = (
+            static if static is not None else dynamic
+            for static, dynamic in zip(
+                inputs.shape[1:3], tf.unstack(tf.shape(inputs)[1:3])
+            )
+        )
+        return outputs[:, : STRIDE * (height - 1) + size, : STRIDE * (width - 1) + size]

@@ -1,0 +1,102 @@
+"""PhaseConv2DTranspose against the definition of a transposed convolution."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dreamer_tf.layers.phase_convolution import PhaseConv2DTranspose
+
+
+def transposed_convolution(inputs, kernel, bias):
+    """Stride-2 VALID transposed convolution by its definition, in numpy.
+
+    Every input pixel scatters ``kernel * value`` into the output window that
+    starts at twice its position.
+    """
+    batch, height, width, _ = inputs.shape
+    size, _, filters, _ = kernel.shape
+    outputs = np.zeros(
+        (batch, 2 * (height - 1) + size, 2 * (width - 1) + size, filters)
+    )
+    for row in range(height):
+        for column in range(width):
+            window = np.einsum("bc,hwfc->bhwf", inputs[:, row, column], kernel)
+            outputs[:, 2 * row : 2 * row + size, 2 * column : 2 * column + size] += (
+                window
+            )
+    return outputs + bias
+
+
+class PhaseConv2DTransposeTest(tf.test.TestCase):
+    def layer_and_inputs(self, size, height, width, channels=3, filters=4):
+        rng = np.random.default_rng(size * 100 + height * 10 + width)
+        layer = PhaseConv2DTranspose(filters, size, activation=None)
+        layer.build((None, height, width, channels))
+        layer.kernel.assign(rng.normal(size=layer.kernel.shape) / size)
+        layer.bias.assign(rng.normal(size=layer.bias.shape))
+        inputs = rng.normal(size=(2, height, width, channels)).astype(np.float32)
+        return layer, inputs
+
+    def test_equals_the_definition(self):
+        for size in (2, 3, 4, 5, 6):
+            for height, width in ((1, 1), (2, 3), (5, 5), (4, 7)):
+                with self.subTest(kernel=size, height=height, width=width):
+                    layer, inputs = self.layer_and_inputs(size, height, width)
+                    expected = transposed_convolution(
+                        inputs.astype(np.float64),
+                        layer.kernel.numpy().astype(np.float64),
+                        layer.bias.numpy().astype(np.float64),
+                    )
+                    actual = layer(inputs).numpy()
+                    self.assertEqual(actual.shape, expected.shape)
+                    self.assertAllClose(actual, expected, rtol=1e-5, atol=1e-5)
+
+    def test_gradients_equal_keras_conv2d_transpose(self):
+        for size, height in ((5, 1), (5, 5), (6, 13)):
+            with self.subTest(kernel=size, height=height):
+                layer, inputs = self.layer_and_inputs(size, height, height)
+                reference = keras.layers.Conv2DTranspose(4, size, strides=2)
+                reference.build(inputs.shape)
+                reference.set_weights(layer.get_weights())
+                inputs = tf.constant(inputs)
+                gradients = []
+                for candidate in (layer, reference):
+                    with tf.GradientTape() as tape:
+                        tape.watch(inputs)
+                        outputs = candidate(inputs)
+                        loss = tf.reduce_sum(outputs * tf.sin(outputs))
+                    gradients.append(
+                        tape.gradient(loss, [inputs, *candidate.trainable_variables])
+                    )
+                for actual, expected in zip(*gradients):
+                    self.assertAllClose(actual, expected, rtol=1e-4, atol=1e-4)
+
+    def test_unknown_spatial_size(self):
+        layer, inputs = self.layer_and_inputs(5, 3, 4)
+        function = tf.function(
+            layer, input_signature=[tf.TensorSpec([None, None, None, 3])]
+        )
+        self.assertAllClose(function(inputs), layer(inputs), rtol=1e-5, atol=1e-5)
+
+    def test_bfloat16_compute(self):
+        layer, inputs = self.layer_and_inputs(6, 4, 4)
+        expected = layer(inputs).numpy()
+        layer.dtype_policy = keras.DTypePolicy("mixed_bfloat16")
+        outputs = layer(tf.cast(inputs, tf.bfloat16))
+        self.assertEqual(outputs.dtype, tf.bfloat16)
+        self.assertAllClose(tf.cast(outputs, tf.float32), expected, rtol=0.05, atol=0.1)
+
+    def test_refuses_other_geometry(self):
+        for kwargs in ({"strides": 1}, {"padding": "same"}, {"output_padding": 1}):
+            with self.subTest(**kwargs), self.assertRaisesRegex(ValueError, "strides 2"):
+                PhaseConv2DTranspose(4, 5, **kwargs)
+
+    def test_config_round_trip(self):
+        layer = PhaseConv2DTranspose(4, 5, activation="relu")
+        clone = PhaseConv2DTranspose.from_config(layer.get_config())
+        self.assertEqual(clone.kernel_size, (5, 5))
+        self.assertEqual(clone.strides, (2, 2))
+
+
+if __name__ == "__main__":
+    tf.test.main()
