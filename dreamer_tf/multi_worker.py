@@ -21,12 +21,16 @@ at the same points and their updates' collectives line up.
 from __future__ import annotations
 
 import math
+import re
 
 import tensorflow as tf
 
 from dreamer_tf.driver import Driver, random_policy
 from dreamer_tf.policy import agent_policy
 from dreamer_tf.rundir import RunError
+
+# What a collective raises once TensorFlow's health check finds a worker gone.
+LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError)
 
 
 def run_worker(loop, train_env, resumed: bool) -> None:
@@ -40,56 +44,82 @@ def run_worker(loop, train_env, resumed: bool) -> None:
         resumed: Whether the chief restored a checkpoint.
 
     Raises:
-        RunError: As :meth:`~dreamer_tf.training.Loop.run`, or when another
-            worker is gone (TensorFlow's health check aborts the collectives).
+        RunError: As :meth:`~dreamer_tf.training.Loop.run`.
+        tensorflow.errors.UnavailableError: When another worker is gone (see
+            :func:`lost_worker_error`).
     """
-    try:
-        _run_rounds(loop, train_env, resumed)
-    except (tf.errors.UnavailableError, tf.errors.CancelledError) as error:
-        message = str(error).strip().splitlines()[0]
-        raise RunError(
-            f"a worker of the cluster is gone ({message}); rerun every worker's "
-            "command to resume."
-        ) from None
-
-
-def _run_rounds(loop, train_env, resumed: bool) -> None:
-    config, progress, workers = loop.config, loop.progress, loop.workers
+    config = loop.config
     loop.announce_start(resumed)
     driver = Driver(train_env)
     driver.reset()
-    prefill_policy = random_policy(train_env.single_action_space, loop.rng)
-    train_policy = agent_policy(loop.agent, training=True)
+    policies = (
+        random_policy(train_env.single_action_space, loop.rng),
+        agent_policy(loop.agent, training=True),
+    )
     # Every worker has stored an episode to sample from (never false again).
     replays_ready = _close_round(loop, 0)
     while loop.frames < config.steps:
-        if loop.frames >= config.prefill and replays_ready:
-            if not progress.pretrained.numpy():
-                loop.train(config.pretrain)
-                progress.pretrained.assign(True)
-                progress.last_train.assign(loop.frames)
-                loop.save()
-            elif loop.frames - progress.last_train.numpy() >= config.train_every:
-                loop.train(config.train_steps)
-                progress.last_train.assign_add(config.train_every)
-            if loop.due_evaluation():
-                loop.evaluate()
-        if loop.frames - progress.last_log.numpy() >= config.log_every:
-            progress.last_log.assign(loop.frames)
-            loop.log()
+        _scheduled_work(loop, replays_ready)
         waiting = loop.frames >= config.prefill and not replays_ready
-        # A worker without an episode plays one to its end; the others step
-        # once and wait for it in the collective below.
-        quota = 1 if waiting else _round_quota(loop, workers.task.count)
-        collected = 0
-        while collected < quota or (waiting and not len(loop.replay)):
-            prefilling = loop.frames < config.prefill
-            result = driver.step(prefill_policy if prefilling else train_policy)
-            for env_index, episode in result.episodes:
-                loop.store(env_index, episode)
-            collected += result.env_steps * config.action_repeat
+        collected = _collect(loop, driver, policies, waiting)
         replays_ready = _close_round(loop, collected) or replays_ready
     loop.finish()
+
+
+def _scheduled_work(loop, replays_ready: bool) -> None:
+    """Pretraining, a phase's updates, evaluation and logging, when due.
+
+    The synchronous loop's rules (:meth:`~dreamer_tf.training.Loop.run`),
+    read from global frames and counters only.
+    """
+    config, progress = loop.config, loop.progress
+    if loop.frames >= config.prefill and replays_ready:
+        if not progress.pretrained.numpy():
+            loop.train(config.pretrain)
+            progress.pretrained.assign(True)
+            progress.last_train.assign(loop.frames)
+            loop.save()
+        elif loop.frames - progress.last_train.numpy() >= config.train_every:
+            loop.train(config.train_steps)
+            progress.last_train.assign_add(config.train_every)
+        if loop.due_evaluation():
+            loop.evaluate()
+    if loop.frames - progress.last_log.numpy() >= config.log_every:
+        progress.last_log.assign(loop.frames)
+        loop.log()
+
+
+def _collect(loop, driver: Driver, policies: tuple, waiting: bool) -> int:
+    """Steps this worker's environments for one round; returns its frames.
+
+    Args:
+        loop: The worker's loop.
+        driver: Its training environments' driver.
+        policies: The prefill (random) and the training policy.
+        waiting: Whether pretraining waits for a worker's first episode: a
+            worker without one plays it to its end; the others step once
+            and wait for it in the round's collective.
+    """
+    config = loop.config
+    quota = 1 if waiting else _round_quota(loop, loop.workers.task.count)
+    collected = 0
+    while collected < quota or (waiting and not len(loop.replay)):
+        policy = policies[0] if loop.frames < config.prefill else policies[1]
+        result = driver.step(policy)
+        for env_index, episode in result.episodes:
+            loop.store(env_index, episode)
+        collected += result.env_steps * config.action_repeat
+    return collected
+
+
+def lost_worker_error(error: Exception) -> RunError:
+    """The one-line error for a collective aborted because a worker is gone."""
+    tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", str(error))))
+    gone = ", ".join(tasks) if tasks else "a worker"
+    return RunError(
+        f"the cluster lost {gone} ({type(error).__name__}); rerun every "
+        "worker's command to resume."
+    )
 
 
 def _close_round(loop, collected: int) -> bool:

@@ -42,7 +42,7 @@ from dreamer_tf.checkpoints import RunCheckpoints
 from dreamer_tf.driver import Driver, random_policy
 from dreamer_tf.learner_options import WORKER_SEED_STRIDE, worker_task
 from dreamer_tf.learner_strategy import ReplicaBatches, Workers, make_strategy
-from dreamer_tf.multi_worker import run_worker
+from dreamer_tf.multi_worker import LOST_WORKER_ERRORS, lost_worker_error, run_worker
 from dreamer_tf.policy import agent_policy
 from dreamer_tf.replay import Replay, episode_signature, find_nonfinite
 from dreamer_tf.rundir import RunError, RunSpec, check_run, unlock_logdir
@@ -61,12 +61,17 @@ def run(spec: RunSpec) -> None:
 
     Raises:
         ValueError: For invalid input, before any model or worker starts.
-        RunError: If no checkpoint restores, or training cannot go on.
+        RunError: If no checkpoint restores, training cannot go on, or a
+            worker of a multi-worker learner is gone.
         dreamer_tf.envs.EnvWorkerError: If an environment worker dies.
     """
     logdir = check_run(spec)
     try:
         _run(spec, logdir)
+    except LOST_WORKER_ERRORS as error:
+        if spec.learner.learner != "multi_worker":
+            raise
+        raise lost_worker_error(error) from None
     finally:
         unlock_logdir(logdir)
 

@@ -11,6 +11,7 @@ count the global frames, and resume together.
 import json
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -287,6 +288,8 @@ class MultiWorkerLearnerTest(tf.test.TestCase):
         chief_start, other_start = (episodes(run_dir)[0] for run_dir in run_dirs)
         self.assertNotAllClose(chief_start["vector"], other_start["vector"])
 
+        # Worker 1 loses its checkpoints: it must take the chief's state.
+        shutil.rmtree(run_dirs[1] / "checkpoints")
         outputs = self.run_workers(logdir, "--steps=600")
         for stdout in outputs:
             self.assertIn("resuming at 400 frames", stdout)
