@@ -4,6 +4,7 @@ from dreamer_tf.layers.actors import OneHotActor, TanhNormalActor
 from dreamer_tf.layers.decoders import ConvDecoder
 from dreamer_tf.layers.encoders import ConvEncoder, MLPEncoder
 from dreamer_tf.layers.heads import ContinueHead, DenseHead, RewardHead, ValueHead
+from dreamer_tf.layers.phase_convolution import PhaseConv2DTranspose
 from dreamer_tf.layers.rssm import RSSMCell
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "DenseHead",
     "MLPEncoder",
     "OneHotActor",
+    "PhaseConv2DTranspose",
     "RSSMCell",
     "RewardHead",
     "TanhNormalActor",
