@@ -6,7 +6,6 @@ replay files, the data, a second process) and checks both the message and
 what is left in the logdir.
 """
 
-import json
 import os
 import pathlib
 import shutil
@@ -18,64 +17,20 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_program import TrainingProgram, error_line, metrics, output, run
 
 from dreamer_tf.replay import find_nonfinite, load_episode, save_episode
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TESTS = pathlib.Path(__file__).resolve().parent
-SCRIPT = str(ROOT / "examples" / "dmc_train.py")
-DEBUG_FLAGS = f"--flagfile={ROOT / 'examples' / 'configs' / 'debug.flags'}"
 # Pretraining and regular phases differ in size, so the schedule test can
 # tell them apart; logs every 50 frames see between the phases.
 SCHEDULE_FLAGS = ("--pretrain=3", "--train_steps=2", "--log_every=50")
-CLEAN_TASK = "gym_faulty_envs:CleanPoint-v0"
-
-
-def train_command(logdir, *extra, task=CLEAN_TASK):
-    return [
-        sys.executable,
-        SCRIPT,
-        DEBUG_FLAGS,
-        f"--task={task}",
-        "--observation=proprio",
-        f"--logdir={logdir}",
-        *extra,
-    ]
-
-
-def environment():
-    paths = [str(TESTS), os.environ.get("PYTHONPATH")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
-
-
-def run_training(logdir, *extra, task=CLEAN_TASK, timeout=300):
-    return subprocess.run(
-        train_command(logdir, *extra, task=task),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=environment(),
-        check=False,
-    )
+PROGRAM = TrainingProgram(
+    "gym_faulty_envs:CleanPoint-v0", flags=("--observation=proprio",)
+)
 
 
 def succeeded(result) -> bool:
     return result.returncode == 0
-
-
-def output(result) -> str:
-    return result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def error_line(result) -> str:
-    """The last line of stderr, which must be the whole error."""
-    return result.stderr.strip().splitlines()[-1]
-
-
-def metrics(logdir) -> list[dict]:
-    lines = (pathlib.Path(logdir) / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
 
 
 def checkpoint_numbers(logdir) -> list[int]:
@@ -103,7 +58,7 @@ def file_contents(directory) -> dict[str, bytes]:
 def clean_run(tmp_path_factory):
     """A finished clean run of 600 frames, copied by the tests that damage it."""
     logdir = tmp_path_factory.mktemp("clean") / "run"
-    result = run_training(logdir, *SCHEDULE_FLAGS, "--steps=600")
+    result = PROGRAM.run(logdir, *SCHEDULE_FLAGS, "--steps=600")
     assert succeeded(result), output(result)
     return logdir
 
@@ -176,7 +131,7 @@ class TestCheckpointRecovery:
         logged_before = len(metrics(run_copy))
 
         # A few frames more: a finished run, rerun as it was, changes nothing.
-        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=650")
+        result = PROGRAM.run(run_copy, *SCHEDULE_FLAGS, "--steps=650")
 
         assert succeeded(result), output(result)
         assert "resuming at 600 frames" in result.stdout
@@ -198,7 +153,7 @@ class TestCheckpointRecovery:
             data.write_bytes(data.read_bytes()[:500])
         before = file_contents(directory)
 
-        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=800")
+        result = PROGRAM.run(run_copy, *SCHEDULE_FLAGS, "--steps=800")
 
         assert not succeeded(result)
         line = error_line(result)
@@ -209,7 +164,7 @@ class TestCheckpointRecovery:
 
     def test_episodes_without_checkpoints_do_not_pretend_to_resume(self, run_copy):
         shutil.rmtree(run_copy / "checkpoints")
-        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=600")
+        result = PROGRAM.run(run_copy, *SCHEDULE_FLAGS, "--steps=600")
         assert succeeded(result), output(result)
         assert "resuming" not in result.stdout
         assert "no checkpoint, but" in result.stdout
@@ -233,7 +188,7 @@ class TestReplayTrustsData:
         other_path = episodes / other.name.replace(other.name[:4], "2099")
         shutil.copy(other, other_path)
 
-        result = run_training(run_copy, *SCHEDULE_FLAGS, "--steps=800")
+        result = PROGRAM.run(run_copy, *SCHEDULE_FLAGS, "--steps=800")
 
         assert succeeded(result), output(result)
         assert f"resuming at {real_frames} frames" in result.stdout
@@ -253,12 +208,11 @@ class TestOneRunPerLogdir:
         self, tmp_path
     ):
         logdir = tmp_path / "run"
-        first = subprocess.Popen(
-            train_command(logdir, "--steps=100000"),
+        first = PROGRAM.start(
+            logdir,
+            "--steps=100000",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-            env=environment(),
         )
         try:
             deadline = time.time() + 120
@@ -266,7 +220,7 @@ class TestOneRunPerLogdir:
                 assert time.time() < deadline and first.poll() is None
                 time.sleep(0.2)
             start = time.time()
-            second = run_training(logdir, "--steps=100000", timeout=60)
+            second = PROGRAM.run(logdir, "--steps=100000", timeout=60)
             assert time.time() - start < 15
         finally:
             first.send_signal(signal.SIGKILL)
@@ -279,20 +233,19 @@ class TestOneRunPerLogdir:
             frames = [event["frames"] for event in metrics(logdir)]
             assert len(frames) == len(set(frames))  # Only the first run logged.
 
-        third = run_training(logdir, "--steps=0")
+        third = PROGRAM.run(logdir, "--steps=0")
         assert succeeded(third), output(third)
 
 
 class TestWorkerDeath:
     def test_error_names_the_training_env(self, tmp_path):
         logdir = tmp_path / "run"
-        process = subprocess.Popen(
-            train_command(logdir, "--steps=100000"),
+        process = PROGRAM.start(
+            logdir,
+            "--steps=100000",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            cwd=ROOT,
-            env=environment(),
         )
         try:
             deadline = time.time() + 120
@@ -320,7 +273,7 @@ def nan_runs(tmp_path_factory):
     runs = {}
     for task in ("NanReward-v0", "NanObservation-v0"):
         logdir = tmp_path_factory.mktemp(task) / "run"
-        result = run_training(logdir, "--steps=600", task=f"gym_faulty_envs:{task}")
+        result = PROGRAM.run(logdir, "--steps=600", task=f"gym_faulty_envs:{task}")
         runs[task] = (logdir, result)
     return runs
 
@@ -353,7 +306,7 @@ class TestNonFiniteData:
 
     def test_updates_that_keep_failing_stop_the_run_before_a_checkpoint(self, tmp_path):
         logdir = tmp_path / "run"
-        result = run_training(
+        result = PROGRAM.run(
             logdir,
             "--batch_size=16",
             "--train_steps=25",
@@ -374,33 +327,43 @@ class TestErrorsBeforeExpensiveWork:
             (["--batch_size=0"], "batch_size must be > 0, got 0"),
             (["--life_done"], "life_done applies to atari tasks only"),
             (["--eval_only"], "--eval_only needs a checkpoint"),
+            (["--task=dmc_walker_wlk"], "Unknown task 'wlk' of DMC domain"),
+            (["--horizon=-1"], "horizon must be > 0, got -1"),
+            (["--lambda_=2"], "lambda_ must lie in [0, 1], got 2.0"),
         ],
     )
     def test_one_line_error_within_seconds(self, tmp_path, extra, message):
         start = time.time()
-        result = run_training(tmp_path / "run", *extra, timeout=60)
+        result = PROGRAM.run(tmp_path / "run", *extra, timeout=60)
         assert time.time() - start < 15
         assert not succeeded(result)
         assert message in error_line(result)
         assert len(result.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "run" / "checkpoints").exists()
 
+    def test_unknown_flag(self, tmp_path):
+        # absl's own message: two lines, the second a hint.
+        start = time.time()
+        result = PROGRAM.run(tmp_path / "run", "--bogus_flag=1", timeout=60)
+        assert time.time() - start < 15
+        assert not succeeded(result)
+        assert "Unknown command line flag 'bogus_flag'" in result.stderr
+        assert not (tmp_path / "run").exists()
+
+    def test_unwritable_logdir(self):
+        result = PROGRAM.run("/proc/not_a_dir/run", timeout=60)
+        assert not succeeded(result)
+        assert "'/proc/not_a_dir/run' is not writable" in error_line(result)
+
     def test_the_checks_import_no_tensorflow(self):
         check = "import sys, dreamer_tf.rundir; print('tensorflow' in sys.modules)"
-        result = subprocess.run(
-            [sys.executable, "-c", check],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-            check=False,
-        )
+        result = run([sys.executable, "-c", check], timeout=60)
         assert result.stdout.strip() == "False", result.stderr
 
     def test_export_dir_that_is_a_file(self, tmp_path):
         existing_file = tmp_path / "policy"
         existing_file.write_text("not a directory")
-        result = run_training(tmp_path / "run", f"--export_dir={existing_file}")
+        result = PROGRAM.run(tmp_path / "run", f"--export_dir={existing_file}")
         assert not succeeded(result)
         assert "is a file" in error_line(result)
         assert existing_file.read_text() == "not a directory"
