@@ -51,23 +51,24 @@ def command(logdir, *extra, task=POINT_REACH) -> list[str]:
     ]
 
 
-def environment(tf_config: dict | None = None) -> dict:
+def environment(tf_config: dict | None = None, **variables: str) -> dict:
     paths = [str(TESTS), os.environ.get("PYTHONPATH")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     env.pop("TF_CONFIG", None)
+    env.update(variables)
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
     return env
 
 
-def run(logdir, *extra, task=POINT_REACH, tf_config=None):
+def run(logdir, *extra, task=POINT_REACH, **variables):
     return subprocess.run(
         command(logdir, *extra, task=task),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
         cwd=ROOT,
-        env=environment(tf_config),
+        env=environment(**variables),
         check=False,
     )
 
@@ -192,6 +193,16 @@ class LearnerOptionsTest(tf.test.TestCase):
         )
         self.assertNotIn("learner:", result.stdout)
         self.assertLess(time.monotonic() - started, 30)
+
+    def test_mirrored_without_a_gpu_is_a_one_line_error(self):
+        logdir = self.get_temp_dir()
+        result = run(logdir, "--learner=mirrored", CUDA_VISIBLE_DEVICES="")
+        self.assertEqual(result.returncode, 1, output(result))
+        self.assertRegex(
+            result.stderr.strip().splitlines()[-1],
+            r"^error: --learner=mirrored found no GPU; use --learner=default",
+        )
+        self.assertFalse((pathlib.Path(logdir) / "metrics.jsonl").exists())
 
 
 def cluster_task(index: int) -> dict:
