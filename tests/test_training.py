@@ -2,7 +2,6 @@
 
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -10,33 +9,11 @@ import time
 
 import pytest
 from quiet_stderr import assert_quiet_stderr
+from run_program import SCRIPT, TrainingProgram, metrics, output, run
 
 from dreamer_tf.replay import count_episodes
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = str(ROOT / "examples" / "dmc_train.py")
-DEBUG_FLAGS = f"--flagfile={ROOT / 'examples' / 'configs' / 'debug.flags'}"
-TASK = "--task=dmc_cartpole_balance"
-
-
-def train_command(logdir, *extra):
-    return [sys.executable, SCRIPT, DEBUG_FLAGS, TASK, f"--logdir={logdir}", *extra]
-
-
-def run_training(logdir, *extra, timeout=600):
-    return subprocess.run(
-        train_command(logdir, *extra),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        check=False,
-    )
-
-
-def read_jsonl(path):
-    lines = pathlib.Path(path).read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+PROGRAM = TrainingProgram("dmc_cartpole_balance", timeout=600)
 
 
 def snapshot(logdir):
@@ -49,14 +26,14 @@ def snapshot(logdir):
 
 
 def eval_events(logdir, key):
-    return [event for event in read_jsonl(logdir / "metrics.jsonl") if key in event]
+    return [event for event in metrics(logdir) if key in event]
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("run")
-    result = run_training(logdir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = PROGRAM.run(logdir)
+    assert result.returncode == 0, output(result)
     return logdir, result
 
 
@@ -67,7 +44,7 @@ class TestTrainingRun:
         assert list(logdir.glob("events.out.tfevents.*"))
         episodes, steps = count_episodes(logdir / "episodes")
         assert episodes >= 4 and steps * 2 >= 400
-        events = read_jsonl(logdir / "metrics.jsonl")
+        events = metrics(logdir)
         assert any("eval/return" in event for event in events)
         assert any("train/model_loss" in event for event in events)
         assert "frames/s" in result.stdout and "ETA" in result.stdout
@@ -75,7 +52,7 @@ class TestTrainingRun:
 
     def test_the_final_weights_are_evaluated(self, finished_run):
         logdir, _ = finished_run
-        events = read_jsonl(logdir / "metrics.jsonl")
+        events = metrics(logdir)
         last_frames = max(event["frames"] for event in events)
         evaluated = [event["frames"] for event in events if "eval/return" in event]
         assert evaluated[-1] == last_frames >= 400
@@ -83,7 +60,7 @@ class TestTrainingRun:
     def test_rerun_after_finish_changes_nothing(self, finished_run):
         logdir, _ = finished_run
         before = snapshot(logdir)
-        result = run_training(logdir)
+        result = PROGRAM.run(logdir)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "run complete" in result.stdout
         assert "resuming" not in result.stdout
@@ -93,7 +70,7 @@ class TestTrainingRun:
         logdir, _ = finished_run
         evaluations = len(eval_events(logdir, "eval/return"))
         export_dir = logdir / "policy"
-        result = subprocess.run(
+        result = run(
             [
                 sys.executable,
                 SCRIPT,
@@ -102,13 +79,9 @@ class TestTrainingRun:
                 "--eval_episodes=2",
                 f"--export_dir={export_dir}",
             ],
-            capture_output=True,
-            text=True,
             timeout=600,
-            cwd=ROOT,
-            check=False,
         )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert result.returncode == 0, output(result)
         assert "eval_only episode 1/2: return" in result.stdout
         assert "eval_only episode 2/2: return" in result.stdout
         assert "eval returns:" in result.stdout
@@ -123,7 +96,7 @@ class TestTrainingRun:
 
     def test_conflicting_config_is_an_error(self, finished_run):
         logdir, _ = finished_run
-        result = run_training(logdir, "--horizon=5")
+        result = PROGRAM.run(logdir, "--horizon=5")
         assert result.returncode != 0
         assert "horizon" in result.stderr
 
@@ -131,11 +104,11 @@ class TestTrainingRun:
 class TestResumeAfterKill:
     def test_no_finished_episode_lost_and_frames_continue(self, tmp_path):
         logdir = tmp_path / "run"
-        process = subprocess.Popen(
-            train_command(logdir, "--steps=2000"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
+        process = PROGRAM.start(
+            logdir,
+            "--steps=2000",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.time() + 400
         # Kill once training has started and a few episodes are on disk.
@@ -147,11 +120,11 @@ class TestResumeAfterKill:
         files_before = set((logdir / "episodes").glob("*.npz"))
         _, steps_before = count_episodes(logdir / "episodes")
         assert files_before
-        result = run_training(logdir, "--steps=2200")
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        result = PROGRAM.run(logdir, "--steps=2200")
+        assert result.returncode == 0, output(result)
         assert f"resuming at {steps_before * 2} frames" in result.stdout
         assert files_before <= set((logdir / "episodes").glob("*.npz"))
-        frames = [event["frames"] for event in read_jsonl(logdir / "metrics.jsonl")]
+        frames = [event["frames"] for event in metrics(logdir)]
         assert max(frames) >= 2200
         assert_optimizers_continued(logdir)
 
@@ -192,27 +165,3 @@ def assert_optimizers_continued(logdir):
         agent.value_optimizer,
     ):
         assert int(optimizer.iterations.numpy()) == updates
-
-
-class TestBadInput:
-    @pytest.mark.parametrize(
-        "extra, message",
-        [
-            (["--task=dmc_walker_wlk"], "wlk"),
-            (["--horizon=-1"], "horizon"),
-            (["--bogus_flag=1"], "bogus_flag"),
-            (["--lambda_=2"], "lambda_"),
-        ],
-    )
-    def test_exits_fast_with_one_line(self, tmp_path, extra, message):
-        start = time.time()
-        result = run_training(tmp_path / "run", *extra, timeout=60)
-        assert result.returncode != 0
-        assert message in result.stderr
-        assert time.time() - start < 20
-        assert not (tmp_path / "run" / "checkpoints").exists()
-
-    def test_unwritable_logdir(self):
-        result = run_training("/proc/not_a_dir/run", timeout=60)
-        assert result.returncode != 0
-        assert "not writable" in result.stderr
