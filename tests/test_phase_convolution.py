@@ -1,10 +1,10 @@
-"""PhaseConv2DTranspose against the definition of a transposed convolution."""
+"""The phase layers against the definitions of strided and transposed convolutions."""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from dreamer_tf.layers.phase_convolution import PhaseConv2DTranspose
+from dreamer_tf.layers.phase_convolution import PhaseConv2D, PhaseConv2DTranspose
 
 
 def transposed_convolution(inputs, kernel, bias):
@@ -25,6 +25,82 @@ def transposed_convolution(inputs, kernel, bias):
                 window
             )
     return outputs + bias
+
+
+def strided_convolution(inputs, kernel, bias):
+    """Stride-2 VALID convolution by its definition, in numpy."""
+    batch, height, width, _ = inputs.shape
+    size, _, _, filters = kernel.shape
+    rows, columns = (height - size) // 2 + 1, (width - size) // 2 + 1
+    outputs = np.zeros((batch, rows, columns, filters))
+    for row in range(rows):
+        for column in range(columns):
+            window = inputs[:, 2 * row : 2 * row + size, 2 * column : 2 * column + size]
+            outputs[:, row, column] = np.einsum("bhwc,hwcf->bf", window, kernel)
+    return outputs + bias
+
+
+def gradients_of(layer, inputs):
+    """Gradients of a nonlinear loss of ``layer(inputs)``: inputs, then weights."""
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs)
+        loss = tf.reduce_sum(outputs * tf.sin(outputs))
+    return tape.gradient(loss, [inputs, *layer.trainable_variables])
+
+
+class PhaseConv2DTest(tf.test.TestCase):
+    def layer_and_inputs(self, size, height, width, channels=3, filters=4):
+        rng = np.random.default_rng(size * 100 + height * 10 + width)
+        layer = PhaseConv2D(filters, size, activation=None)
+        layer.build((None, height, width, channels))
+        layer.kernel.assign(rng.normal(size=layer.kernel.shape) / size)
+        layer.bias.assign(rng.normal(size=layer.bias.shape))
+        inputs = rng.normal(size=(2, height, width, channels)).astype(np.float32)
+        return layer, inputs
+
+    def test_equals_the_definition(self):
+        for size in (2, 3, 4, 5):
+            for height, width in ((size, size), (8, 9), (31, 31), (64, 64)):
+                with self.subTest(kernel=size, height=height, width=width):
+                    layer, inputs = self.layer_and_inputs(size, height, width)
+                    expected = strided_convolution(
+                        inputs.astype(np.float64),
+                        layer.kernel.numpy().astype(np.float64),
+                        layer.bias.numpy().astype(np.float64),
+                    )
+                    actual = layer(inputs).numpy()
+                    self.assertEqual(actual.shape, expected.shape)
+                    self.assertAllClose(actual, expected, rtol=1e-5, atol=1e-5)
+
+    def test_gradients_equal_keras_conv2d(self):
+        for size, height in ((4, 64), (4, 31), (3, 9)):
+            with self.subTest(kernel=size, height=height):
+                layer, inputs = self.layer_and_inputs(size, height, height)
+                reference = keras.layers.Conv2D(4, size, strides=2)
+                reference.build(inputs.shape)
+                reference.set_weights(layer.get_weights())
+                inputs = tf.constant(inputs)
+                for actual, expected in zip(
+                    gradients_of(layer, inputs), gradients_of(reference, inputs)
+                ):
+                    self.assertAllClose(actual, expected, rtol=1e-4, atol=1e-4)
+
+    def test_unknown_spatial_size(self):
+        layer, inputs = self.layer_and_inputs(4, 9, 8)
+        function = tf.function(
+            layer, input_signature=[tf.TensorSpec([None, None, None, 3])]
+        )
+        self.assertAllClose(function(inputs), layer(inputs), rtol=1e-5, atol=1e-5)
+
+    def test_refuses_other_geometry(self):
+        for kwargs in ({"strides": 1}, {"padding": "same"}, {"kernel_size": (4, 3)}):
+            kwargs = {"kernel_size": 4, **kwargs}
+            with (
+                self.subTest(**kwargs),
+                self.assertRaisesRegex(ValueError, "strides 2"),
+            ):
+                PhaseConv2D(4, **kwargs)
 
 
 class PhaseConv2DTransposeTest(tf.test.TestCase):
@@ -59,16 +135,9 @@ class PhaseConv2DTransposeTest(tf.test.TestCase):
                 reference.build(inputs.shape)
                 reference.set_weights(layer.get_weights())
                 inputs = tf.constant(inputs)
-                gradients = []
-                for candidate in (layer, reference):
-                    with tf.GradientTape() as tape:
-                        tape.watch(inputs)
-                        outputs = candidate(inputs)
-                        loss = tf.reduce_sum(outputs * tf.sin(outputs))
-                    gradients.append(
-                        tape.gradient(loss, [inputs, *candidate.trainable_variables])
-                    )
-                for actual, expected in zip(*gradients):
+                for actual, expected in zip(
+                    gradients_of(layer, inputs), gradients_of(reference, inputs)
+                ):
                     self.assertAllClose(actual, expected, rtol=1e-4, atol=1e-4)
 
     def test_unknown_spatial_size(self):
@@ -88,7 +157,10 @@ class PhaseConv2DTransposeTest(tf.test.TestCase):
 
     def test_refuses_other_geometry(self):
         for kwargs in ({"strides": 1}, {"padding": "same"}, {"output_padding": 1}):
-            with self.subTest(**kwargs), self.assertRaisesRegex(ValueError, "strides 2"):
+            with (
+                self.subTest(**kwargs),
+                self.assertRaisesRegex(ValueError, "strides 2"),
+            ):
                 PhaseConv2DTranspose(4, 5, **kwargs)
 
     def test_config_round_trip(self):

@@ -47,7 +47,7 @@ CONFIG_TESTS = ("tests/test_config_rules.py", "tests/test_config.py")
 VALUE_TESTS = ("tests/test_returns.py", "tests/test_behavior_math.py")
 DISTRIBUTION_TESTS = ("tests/test_distributions.py", "tests/test_policy_math.py")
 ENV_TESTS = ("tests/test_envs.py",)
-DECODER_TESTS = ("tests/test_phase_convolution.py", "tests/test_golden_update.py")
+PHASE_TESTS = ("tests/test_phase_convolution.py", "tests/test_golden_update.py")
 REPLAY_TESTS = ("tests/test_replay.py", "tests/test_run_integrity.py")
 RUN_TESTS = (
     "tests/test_checkpoints.py",
@@ -188,7 +188,7 @@ MUTATIONS = (
         "dreamer_tf/layers/phase_convolution.py",
         "kernel = tf.reverse(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [0, 1])",
         "kernel = tf.transpose(kernel, [0, 2, 5, 1, 3, 4])",
-        DECODER_TESTS,
+        PHASE_TESTS,
         "the decoder's phase kernels used without the flip",
     ),
     Mutation(
@@ -196,7 +196,7 @@ MUTATIONS = (
         "dreamer_tf/layers/phase_convolution.py",
         "kernel = tf.reverse(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [0, 1])",
         "kernel = tf.reverse(tf.transpose(kernel, [0, 2, 5, 3, 1, 4]), [0, 1])",
-        DECODER_TESTS,
+        PHASE_TESTS,
         "the decoder's phases swapped between rows and columns",
     ),
     Mutation(
@@ -204,8 +204,16 @@ MUTATIONS = (
         "dreamer_tf/layers/phase_convolution.py",
         "matrix = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [channels, -1])",
         "matrix = tf.reshape(tf.transpose(kernel, [3, 1, 0, 2]), [channels, -1])",
-        DECODER_TESTS,
+        PHASE_TESTS,
         "the decoder's first layer with its kernel's rows and columns swapped",
+    ),
+    Mutation(
+        "input_phases_swapped",
+        "dreamer_tf/layers/phase_convolution.py",
+        "tf.transpose(kernel, [0, 2, 1, 3, 4, 5]),",
+        "tf.transpose(kernel, [0, 2, 3, 1, 4, 5]),",
+        PHASE_TESTS,
+        "the encoder's first layer meets the input's phases with the wrong taps",
     ),
     Mutation(
         "imagine_keeps_last_start",

@@ -4,7 +4,7 @@ from dreamer_tf.layers.actors import OneHotActor, TanhNormalActor
 from dreamer_tf.layers.decoders import ConvDecoder
 from dreamer_tf.layers.encoders import ConvEncoder, MLPEncoder
 from dreamer_tf.layers.heads import ContinueHead, DenseHead, RewardHead, ValueHead
-from dreamer_tf.layers.phase_convolution import PhaseConv2DTranspose
+from dreamer_tf.layers.phase_convolution import PhaseConv2D, PhaseConv2DTranspose
 from dreamer_tf.layers.rssm import RSSMCell
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "DenseHead",
     "MLPEncoder",
     "OneHotActor",
+    "PhaseConv2D",
     "PhaseConv2DTranspose",
     "RSSMCell",
     "RewardHead",

@@ -19,7 +19,8 @@ class ConvDecoder(keras.layers.Layer):
     ``Dense(32 * depth)`` is reshaped to ``1x1``, then ``Conv2DTranspose``
     layers of stride 2 with ``kernel_sizes`` (5, 5, 6, 6) and channels
     ``(4d, 2d, d, channels)`` grow it to 64x64. The result is the mean of an
-    ``Independent(Normal(mean, 1), 3)``.
+    ``Independent(Normal(mean, 1), 3)``. The first and last layers run as the
+    equal :class:`~dreamer_tf.layers.PhaseConv2DTranspose`.
 
     For another image size, pass kernel sizes that reach it from 1x1 (each
     layer maps ``n`` to ``2 * (n - 1) + kernel``), or subclass and override
