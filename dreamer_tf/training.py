@@ -77,17 +77,7 @@ def run(spec: RunSpec) -> None:
 
 
 def _run(spec: RunSpec, logdir: pathlib.Path) -> None:
-    strategy = make_strategy(spec.learner, spec.config.batch_size)
-    task = worker_task(spec.learner)
-    workers = Workers(strategy, task) if task.count > 1 else None
-    spec = _worker_spec(spec, task)
-    if strategy is not None:
-        where = f" (worker {task.index} of {task.count})" if task.count > 1 else ""
-        print(
-            f"learner: {spec.learner.learner}, {strategy.num_replicas_in_sync} "
-            f"replicas in sync{where}",
-            flush=True,
-        )
+    spec, strategy, task, workers = _learner(spec)
     if spec.actors.actors and spec.actors.backend == "ray" and not spec.eval_only:
         _connect_ray(spec)
     if spec.deterministic:
@@ -200,12 +190,30 @@ def _training_env_options(spec: RunSpec) -> dict:
     return {**_env_options(spec.config), "life_done": spec.config.life_done}
 
 
-def _worker_spec(spec: RunSpec, task) -> RunSpec:
-    """The spec a worker runs: worker ``i > 0`` seeds with ``seed + i * stride``."""
-    if task.is_chief:
-        return spec
-    seed = spec.config.seed + WORKER_SEED_STRIDE * task.index
-    return dataclasses.replace(spec, config=spec.config.replace(seed=seed))
+def _learner(spec: RunSpec):
+    """Builds the learner's strategy, before TensorFlow runs anything else.
+
+    Returns:
+        ``(spec, strategy, task, workers)``: the spec this process runs
+        (worker ``i > 0`` of a multi-worker learner seeds with ``seed + i *``
+        :data:`~dreamer_tf.learner_options.WORKER_SEED_STRIDE`), the strategy
+        (None for the default), this process's task, and the workers'
+        collectives (None unless there are several workers).
+    """
+    strategy = make_strategy(spec.learner, spec.config.batch_size)
+    task = worker_task(spec.learner)
+    workers = Workers(strategy, task) if task.count > 1 else None
+    if strategy is not None:
+        where = f" (worker {task.index} of {task.count})" if task.count > 1 else ""
+        print(
+            f"learner: {spec.learner.learner}, {strategy.num_replicas_in_sync} "
+            f"replicas in sync{where}",
+            flush=True,
+        )
+    if not task.is_chief:
+        seed = spec.config.seed + WORKER_SEED_STRIDE * task.index
+        spec = dataclasses.replace(spec, config=spec.config.replace(seed=seed))
+    return spec, strategy, task, workers
 
 
 def _take_chiefs_state(workers, agent, progress, resumed: bool) -> bool:
