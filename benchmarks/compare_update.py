@@ -13,7 +13,6 @@ both alike), and prints the median of each and their ratio.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import statistics
 
@@ -23,16 +22,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def timed(tree: pathlib.Path, batch_size: int, args) -> dict:
-    """One setting with ``tree``'s package first on the import path."""
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(tree)
-    try:
-        return run_setting(batch_size, args.length, False, args.steps, args.warmup)
-    finally:
-        if previous is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = previous
+    """One setting of ``tree``'s package."""
+    return run_setting(
+        batch_size, args.length, False, args.steps, args.warmup, tree=tree
+    )
 
 
 def main() -> None:

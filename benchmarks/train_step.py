@@ -2,10 +2,12 @@
 
 Each setting runs in its own subprocess so that its peak resident memory is
 its own. Prints one line per setting, then the policy latency for one
-environment. Paper-size model, 64x64x3 pixels, 6-dim actions, float32.
+environment. Paper-size model, 64x64x3 pixels, 6-dim actions; float32
+unless ``--precision 16``.
 
     python benchmarks/train_step.py                     # 16x50 and 50x50
     python benchmarks/train_step.py --batch_sizes 16 --steps 5
+    python benchmarks/train_step.py --batch_sizes 16 --xla off --precision 16
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 SETTING_SCRIPT = r"""
 import json, resource, statistics, sys, time
 import gymnasium as gym, numpy as np
+import dreamer_tf
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.config import DreamerConfig
 
-batch_size, length, xla, steps, warmup = json.loads(sys.argv[1])
-config = DreamerConfig(batch_size=batch_size, batch_length=length, jit_compile=xla)
+batch_size, length, xla, steps, warmup, precision = json.loads(sys.argv[1])
+config = DreamerConfig(
+    batch_size=batch_size, batch_length=length, jit_compile=xla, precision=precision)
 observation_space = gym.spaces.Dict(
     {"image": gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)})
 agent = Dreamer(config, observation_space, gym.spaces.Box(-1, 1, (6,), np.float32))
@@ -49,6 +55,7 @@ for _ in range(50):
     action.numpy()
     latencies.append(time.perf_counter() - start)
 print(json.dumps({
+    "package": dreamer_tf.__file__,
     "first_update_s": durations[0],
     "median_update_s": statistics.median(durations[warmup:]),
     "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -58,21 +65,46 @@ print(json.dumps({
 
 
 def run_setting(
-    batch_size: int, length: int, xla: bool, steps: int, warmup: int
+    batch_size: int,
+    length: int,
+    xla: bool,
+    steps: int,
+    warmup: int,
+    tree: pathlib.Path = ROOT,
+    precision: int = 32,
 ) -> dict:
-    """Runs one setting in a fresh process and returns its figures."""
-    arguments = json.dumps([batch_size, length, xla, steps, warmup])
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    """Runs one setting in a fresh process and returns its figures.
+
+    Args:
+        tree: The checkout whose ``dreamer_tf`` is timed. The process starts
+            in it (``python -c`` puts the working directory first on the
+            import path, before ``PYTHONPATH``), and the package it imported
+            is checked.
+
+    Raises:
+        RuntimeError: If the setting fails or timed another checkout's code.
+    """
+    arguments = json.dumps([batch_size, length, xla, steps, warmup, precision])
+    environment = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": str(tree),
+    }
     result = subprocess.run(
         [sys.executable, "-c", SETTING_SCRIPT, arguments],
         capture_output=True,
         text=True,
         env=environment,
+        cwd=tree,
         check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"setting failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    package = pathlib.Path(figures.pop("package")).resolve()
+    if not package.is_relative_to(tree.resolve()):
+        raise RuntimeError(f"timed {package}, not the checkout {tree}")
+    return figures
 
 
 def main() -> None:
@@ -82,12 +114,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="Timed updates.")
     parser.add_argument("--warmup", type=int, default=2, help="Untimed updates.")
     parser.add_argument("--xla", choices=["both", "on", "off"], default="both")
+    parser.add_argument(
+        "--precision", type=int, choices=[16, 32], default=32, help="As the flag."
+    )
     args = parser.parse_args()
     xla_settings = {"both": [False, True], "on": [True], "off": [False]}[args.xla]
     print("batch  xla    median s/update  first (compile) s  peak GiB  policy ms")
     for batch_size in args.batch_sizes:
         for xla in xla_settings:
-            figures = run_setting(batch_size, args.length, xla, args.steps, args.warmup)
+            figures = run_setting(
+                batch_size,
+                args.length,
+                xla,
+                args.steps,
+                args.warmup,
+                precision=args.precision,
+            )
             print(
                 f"{batch_size}x{args.length:<3} {xla!s:<6} "
                 f"{figures['median_update_s']:>15.2f}  "
