@@ -14,12 +14,12 @@ import pathlib
 import shutil
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 from actor_envs import origin
+from run_program import TrainingProgram, metrics, output
 
 from dreamer_tf.actors.actor import SEED_STRIDE
 from dreamer_tf.learner_options import (
@@ -31,55 +31,11 @@ from dreamer_tf.learner_options import (
 )
 from dreamer_tf.replay import load_episode
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TESTS = pathlib.Path(__file__).resolve().parent
-SCRIPT = str(ROOT / "examples" / "dmc_train.py")
-DEBUG_FLAGS = f"--flagfile={ROOT / 'examples' / 'configs' / 'debug.flags'}"
 POINT_REACH = "gym_dreamer_tf.envs.toy:PointReach-v0"
 TIMEOUT_S = 300
-
-
-def command(logdir, *extra, task=POINT_REACH) -> list[str]:
-    return [
-        sys.executable,
-        SCRIPT,
-        DEBUG_FLAGS,
-        f"--task={task}",
-        "--observation=proprio",
-        f"--logdir={logdir}",
-        *extra,
-    ]
-
-
-def environment(tf_config: dict | None = None, **variables: str) -> dict:
-    paths = [str(TESTS), os.environ.get("PYTHONPATH")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
-    env.pop("TF_CONFIG", None)
-    env.update(variables)
-    if tf_config is not None:
-        env["TF_CONFIG"] = json.dumps(tf_config)
-    return env
-
-
-def run(logdir, *extra, task=POINT_REACH, **variables):
-    return subprocess.run(
-        command(logdir, *extra, task=task),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        cwd=ROOT,
-        env=environment(**variables),
-        check=False,
-    )
-
-
-def output(result) -> str:
-    return result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def metrics(run_dir) -> list[dict]:
-    lines = (pathlib.Path(run_dir) / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+PROGRAM = TrainingProgram(
+    POINT_REACH, flags=("--observation=proprio",), timeout=TIMEOUT_S
+)
 
 
 def episodes(run_dir) -> list[dict]:
@@ -184,7 +140,7 @@ class LearnerOptionsTest(tf.test.TestCase):
     def test_program_rejects_an_uneven_split_before_tensorflow(self):
         logdir = self.get_temp_dir()
         started = time.monotonic()
-        result = run(logdir, "--learner=mirrored", "--learner_cpu_devices=3")
+        result = PROGRAM.run(logdir, "--learner=mirrored", "--learner_cpu_devices=3")
         self.assertEqual(result.returncode, 1, output(result))
         self.assertEqual(
             result.stderr.strip().splitlines()[-1],
@@ -196,7 +152,7 @@ class LearnerOptionsTest(tf.test.TestCase):
 
     def test_mirrored_without_a_gpu_is_a_one_line_error(self):
         logdir = self.get_temp_dir()
-        result = run(logdir, "--learner=mirrored", CUDA_VISIBLE_DEVICES="")
+        result = PROGRAM.run(logdir, "--learner=mirrored", CUDA_VISIBLE_DEVICES="")
         self.assertEqual(result.returncode, 1, output(result))
         self.assertRegex(
             result.stderr.strip().splitlines()[-1],
@@ -212,7 +168,7 @@ def cluster_task(index: int) -> dict:
 class MirroredLearnerTest(tf.test.TestCase):
     def test_two_actors_feed_a_two_device_learner(self):
         logdir = pathlib.Path(self.get_temp_dir()) / "run"
-        result = run(
+        result = PROGRAM.run(
             logdir,
             "--learner=mirrored",
             "--learner_cpu_devices=2",
@@ -240,13 +196,15 @@ class MultiWorkerLearnerTest(tf.test.TestCase):
     def run_workers(self, logdir, *extra) -> list:
         cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
         processes = [
-            subprocess.Popen(
-                command(logdir, "--learner=multi_worker", "--prefill=200", *extra),
+            PROGRAM.start(
+                logdir,
+                "--learner=multi_worker",
+                "--prefill=200",
+                *extra,
+                variables={"TF_CONFIG": json.dumps(cluster_config(index, cluster))},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                cwd=ROOT,
-                env=environment(cluster_config(index, cluster)),
             )
             for index in range(2)
         ]
