@@ -59,34 +59,11 @@ def run_worker(loop, train_env, resumed: bool) -> None:
     # Every worker has stored an episode to sample from (never false again).
     replays_ready = _close_round(loop, 0)
     while loop.frames < config.steps:
-        _scheduled_work(loop, replays_ready)
+        loop.scheduled_work(replay_ready=replays_ready)
         waiting = loop.frames >= config.prefill and not replays_ready
         collected = _collect(loop, driver, policies, waiting)
         replays_ready = _close_round(loop, collected) or replays_ready
     loop.finish()
-
-
-def _scheduled_work(loop, replays_ready: bool) -> None:
-    """Pretraining, a phase's updates, evaluation and logging, when due.
-
-    The synchronous loop's rules (:meth:`~dreamer_tf.training.Loop.run`),
-    read from global frames and counters only.
-    """
-    config, progress = loop.config, loop.progress
-    if loop.frames >= config.prefill and replays_ready:
-        if not progress.pretrained.numpy():
-            loop.train(config.pretrain)
-            progress.pretrained.assign(True)
-            progress.last_train.assign(loop.frames)
-            loop.save()
-        elif loop.frames - progress.last_train.numpy() >= config.train_every:
-            loop.train(config.train_steps)
-            progress.last_train.assign_add(config.train_every)
-        if loop.due_evaluation():
-            loop.evaluate()
-    if loop.frames - progress.last_log.numpy() >= config.log_every:
-        progress.last_log.assign(loop.frames)
-        loop.log()
 
 
 def _collect(loop, driver: Driver, policies: tuple, waiting: bool) -> int:

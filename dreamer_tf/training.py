@@ -386,30 +386,14 @@ class Loop:
             RunError: After :data:`MAX_CONSECUTIVE_SKIPPED_UPDATES` skipped
                 updates in a row, or if the weights became non-finite.
         """
-        config, progress = self.config, self.progress
+        config = self.config
         self.announce_start(resumed)
         driver = Driver(train_env)
         driver.reset()
         prefill_policy = random_policy(train_env.single_action_space, self.rng)
         train_policy = agent_policy(self.agent, training=True)
         while self.frames < config.steps:
-            if self.frames >= config.prefill and len(self.replay):
-                if not progress.pretrained.numpy():
-                    self.train(config.pretrain)
-                    progress.pretrained.assign(True)
-                    # As in the paper's code, the regular phases count from here.
-                    progress.last_train.assign(self.frames)
-                    self.save()
-                elif self.frames - progress.last_train.numpy() >= config.train_every:
-                    self.train(config.train_steps)
-                    # On a fixed grid (the paper's code), so that several
-                    # envs' uneven frame steps do not drift the schedule.
-                    progress.last_train.assign_add(config.train_every)
-                if self.due_evaluation():
-                    self.evaluate()
-            if self.frames - progress.last_log.numpy() >= config.log_every:
-                progress.last_log.assign(self.frames)
-                self.log()
+            self.scheduled_work(replay_ready=len(self.replay) > 0)
             prefilling = self.frames < config.prefill
             result = driver.step(prefill_policy if prefilling else train_policy)
             for env_index, episode in result.episodes:
@@ -417,6 +401,32 @@ class Loop:
             self.frames += result.env_steps * config.action_repeat
             self.agent.frames.assign(self.frames)
         self.finish()
+
+    def scheduled_work(self, replay_ready: bool) -> None:
+        """Pretraining, a phase's updates, evaluation and logging, when due.
+
+        Args:
+            replay_ready: Whether there are episodes to sample from (with a
+                multi-worker learner: on every worker).
+        """
+        config, progress = self.config, self.progress
+        if self.frames >= config.prefill and replay_ready:
+            if not progress.pretrained.numpy():
+                self.train(config.pretrain)
+                progress.pretrained.assign(True)
+                # As in the paper's code, the regular phases count from here.
+                progress.last_train.assign(self.frames)
+                self.save()
+            elif self.frames - progress.last_train.numpy() >= config.train_every:
+                self.train(config.train_steps)
+                # On a fixed grid (the paper's code), so that several envs'
+                # uneven frame steps do not drift the schedule.
+                progress.last_train.assign_add(config.train_every)
+            if self.due_evaluation():
+                self.evaluate()
+        if self.frames - progress.last_log.numpy() >= config.log_every:
+            progress.last_log.assign(self.frames)
+            self.log()
 
     def finish(self, extra: dict[str, float] | None = None) -> None:
         """Ends the run: a last evaluation of the final weights, a log, a save."""
