@@ -58,14 +58,9 @@ class PhaseConv2DTranspose(keras.layers.Conv2DTranspose):
 
     def _by_phases(self, inputs, kernel):
         size, _, filters, channels = kernel.shape
-        phase_size = -(-size // STRIDE)
-        # Taps [p::2] of phase p, zero-padded to phase_size, flipped because a
-        # transposed convolution is a convolution with the reversed kernel.
-        extra = STRIDE * phase_size - size
-        kernel = tf.pad(kernel, [[0, extra], [0, extra], [0, 0], [0, 0]])
-        kernel = tf.reshape(
-            kernel, [phase_size, STRIDE, phase_size, STRIDE, filters, channels]
-        )
+        kernel, phase_size = _split_taps(kernel)
+        # Flipped because a transposed convolution is a convolution with the
+        # reversed kernel.
         kernel = tf.reverse(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [0, 1])
         kernel = tf.reshape(
             kernel, [phase_size, phase_size, channels, STRIDE * STRIDE * filters]
@@ -108,12 +103,7 @@ class PhaseConv2D(keras.layers.Conv2D):
     def call(self, inputs):
         kernel = tf.cast(self.kernel, inputs.dtype)
         size, _, channels, filters = kernel.shape
-        phase_size = -(-size // STRIDE)
-        extra = STRIDE * phase_size - size
-        kernel = tf.pad(kernel, [[0, extra], [0, extra], [0, 0], [0, 0]])
-        kernel = tf.reshape(
-            kernel, [phase_size, STRIDE, phase_size, STRIDE, channels, filters]
-        )
+        kernel, phase_size = _split_taps(kernel)
         kernel = tf.reshape(
             tf.transpose(kernel, [0, 2, 1, 3, 4, 5]),
             [phase_size, phase_size, STRIDE * STRIDE * channels, filters],
@@ -127,6 +117,24 @@ class PhaseConv2D(keras.layers.Conv2D):
             :, : (height - size) // STRIDE + 1, : (width - size) // STRIDE + 1
         ]
         return _bias_and_activation(self, outputs)
+
+
+def _split_taps(kernel) -> tuple:
+    """Splits a square kernel's rows and columns by the phase of their taps.
+
+    Returns:
+        ``kernel`` as ``[phase_size, 2, phase_size, 2, ...]``, where
+        ``[a, p, b, r]`` is tap ``(2a + p, 2b + r)`` (zero past an odd
+        kernel's edge), and ``phase_size = ceil(size / 2)``.
+    """
+    size = kernel.shape[0]
+    phase_size = -(-size // STRIDE)
+    extra = STRIDE * phase_size - size
+    kernel = tf.pad(kernel, [[0, extra], [0, extra], [0, 0], [0, 0]])
+    return (
+        tf.reshape(kernel, [phase_size, STRIDE, phase_size, STRIDE, *kernel.shape[2:]]),
+        phase_size,
+    )
 
 
 def _bias_and_activation(layer, outputs):
