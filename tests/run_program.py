@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -130,3 +131,14 @@ def metrics(logdir) -> list[dict]:
     """Every event of the run's ``metrics.jsonl``, in order."""
     lines = (pathlib.Path(logdir) / "metrics.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` loopback ports free at the moment, for a local cluster's tasks."""
+    sockets = [socket.socket() for _ in range(count)]
+    for item in sockets:
+        item.bind(("127.0.0.1", 0))
+    ports = [item.getsockname()[1] for item in sockets]
+    for item in sockets:
+        item.close()
+    return ports

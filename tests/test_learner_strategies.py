@@ -12,14 +12,13 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import time
 
 import numpy as np
 import tensorflow as tf
 from actor_envs import origin
-from run_program import TrainingProgram, metrics, output
+from run_program import TrainingProgram, free_ports, metrics, output
 
 from dreamer_tf.actors.actor import SEED_STRIDE
 from dreamer_tf.learner_options import (
@@ -41,16 +40,6 @@ PROGRAM = TrainingProgram(
 def episodes(run_dir) -> list[dict]:
     paths = sorted((pathlib.Path(run_dir) / "episodes").glob("*.npz"))
     return [load_episode(path) for path in paths]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for item in sockets:
-        item.bind(("127.0.0.1", 0))
-    ports = [item.getsockname()[1] for item in sockets]
-    for item in sockets:
-        item.close()
-    return ports
 
 
 def cluster_config(index: int, cluster: dict) -> dict:

@@ -10,11 +10,11 @@ norms, and the same weights afterwards.
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 
 import numpy as np
+from run_program import free_ports
 
 TESTS = pathlib.Path(__file__).resolve().parent
 TIMEOUT_S = 300
@@ -65,16 +65,6 @@ np.savez(output, weights=weights, **{
     for key, value in values.items()
 })
 """
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for item in sockets:
-        item.bind(("127.0.0.1", 0))
-    ports = [item.getsockname()[1] for item in sockets]
-    for item in sockets:
-        item.close()
-    return ports
 
 
 def start(workers: int, output: pathlib.Path, tf_config: dict | None):

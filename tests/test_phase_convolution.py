@@ -49,10 +49,23 @@ def gradients_of(layer, inputs):
     return tape.gradient(loss, [inputs, *layer.trainable_variables])
 
 
-class PhaseConv2DTest(tf.test.TestCase):
+class PhaseLayerChecks:
+    """Checks of a phase layer against its definition and its Keras twin.
+
+    A ``tf.test.TestCase`` subclass names the layer, the Keras layer it
+    equals, the numpy definition and the ``(kernel, height, width)`` cases.
+    """
+
+    layer_class = None
+    keras_class = None
+    definition = None
+    definition_cases = ()
+    gradient_cases = ()
+    unknown_size_case = ()
+
     def layer_and_inputs(self, size, height, width, channels=3, filters=4):
         rng = np.random.default_rng(size * 100 + height * 10 + width)
-        layer = PhaseConv2D(filters, size, activation=None)
+        layer = self.layer_class(filters, size, activation=None)
         layer.build((None, height, width, channels))
         layer.kernel.assign(rng.normal(size=layer.kernel.shape) / size)
         layer.bias.assign(rng.normal(size=layer.bias.shape))
@@ -60,24 +73,23 @@ class PhaseConv2DTest(tf.test.TestCase):
         return layer, inputs
 
     def test_equals_the_definition(self):
-        for size in (2, 3, 4, 5):
-            for height, width in ((size, size), (8, 9), (31, 31), (64, 64)):
-                with self.subTest(kernel=size, height=height, width=width):
-                    layer, inputs = self.layer_and_inputs(size, height, width)
-                    expected = strided_convolution(
-                        inputs.astype(np.float64),
-                        layer.kernel.numpy().astype(np.float64),
-                        layer.bias.numpy().astype(np.float64),
-                    )
-                    actual = layer(inputs).numpy()
-                    self.assertEqual(actual.shape, expected.shape)
-                    self.assertAllClose(actual, expected, rtol=1e-5, atol=1e-5)
+        for size, height, width in self.definition_cases:
+            with self.subTest(kernel=size, height=height, width=width):
+                layer, inputs = self.layer_and_inputs(size, height, width)
+                expected = type(self).definition(
+                    inputs.astype(np.float64),
+                    layer.kernel.numpy().astype(np.float64),
+                    layer.bias.numpy().astype(np.float64),
+                )
+                actual = layer(inputs).numpy()
+                self.assertEqual(actual.shape, expected.shape)
+                self.assertAllClose(actual, expected, rtol=1e-5, atol=1e-5)
 
-    def test_gradients_equal_keras_conv2d(self):
-        for size, height in ((4, 64), (4, 31), (3, 9)):
-            with self.subTest(kernel=size, height=height):
-                layer, inputs = self.layer_and_inputs(size, height, height)
-                reference = keras.layers.Conv2D(4, size, strides=2)
+    def test_gradients_equal_the_keras_layer(self):
+        for size, height, width in self.gradient_cases:
+            with self.subTest(kernel=size, height=height, width=width):
+                layer, inputs = self.layer_and_inputs(size, height, width)
+                reference = self.keras_class(4, size, strides=2)
                 reference.build(inputs.shape)
                 reference.set_weights(layer.get_weights())
                 inputs = tf.constant(inputs)
@@ -87,11 +99,24 @@ class PhaseConv2DTest(tf.test.TestCase):
                     self.assertAllClose(actual, expected, rtol=1e-4, atol=1e-4)
 
     def test_unknown_spatial_size(self):
-        layer, inputs = self.layer_and_inputs(4, 9, 8)
+        layer, inputs = self.layer_and_inputs(*self.unknown_size_case)
         function = tf.function(
             layer, input_signature=[tf.TensorSpec([None, None, None, 3])]
         )
         self.assertAllClose(function(inputs), layer(inputs), rtol=1e-5, atol=1e-5)
+
+
+class PhaseConv2DTest(PhaseLayerChecks, tf.test.TestCase):
+    layer_class = PhaseConv2D
+    keras_class = keras.layers.Conv2D
+    definition = staticmethod(strided_convolution)
+    definition_cases = tuple(
+        (size, height, width)
+        for size in (2, 3, 4, 5)
+        for height, width in ((size, size), (8, 9), (31, 31), (64, 64))
+    )
+    gradient_cases = ((4, 64, 64), (4, 31, 31), (3, 9, 9))
+    unknown_size_case = (4, 9, 8)
 
     def test_refuses_other_geometry(self):
         for kwargs in ({"strides": 1}, {"padding": "same"}, {"kernel_size": (4, 3)}):
@@ -103,49 +128,17 @@ class PhaseConv2DTest(tf.test.TestCase):
                 PhaseConv2D(4, **kwargs)
 
 
-class PhaseConv2DTransposeTest(tf.test.TestCase):
-    def layer_and_inputs(self, size, height, width, channels=3, filters=4):
-        rng = np.random.default_rng(size * 100 + height * 10 + width)
-        layer = PhaseConv2DTranspose(filters, size, activation=None)
-        layer.build((None, height, width, channels))
-        layer.kernel.assign(rng.normal(size=layer.kernel.shape) / size)
-        layer.bias.assign(rng.normal(size=layer.bias.shape))
-        inputs = rng.normal(size=(2, height, width, channels)).astype(np.float32)
-        return layer, inputs
-
-    def test_equals_the_definition(self):
-        for size in (2, 3, 4, 5, 6):
-            for height, width in ((1, 1), (2, 3), (5, 5), (4, 7)):
-                with self.subTest(kernel=size, height=height, width=width):
-                    layer, inputs = self.layer_and_inputs(size, height, width)
-                    expected = transposed_convolution(
-                        inputs.astype(np.float64),
-                        layer.kernel.numpy().astype(np.float64),
-                        layer.bias.numpy().astype(np.float64),
-                    )
-                    actual = layer(inputs).numpy()
-                    self.assertEqual(actual.shape, expected.shape)
-                    self.assertAllClose(actual, expected, rtol=1e-5, atol=1e-5)
-
-    def test_gradients_equal_keras_conv2d_transpose(self):
-        for size, height in ((5, 1), (5, 5), (6, 13)):
-            with self.subTest(kernel=size, height=height):
-                layer, inputs = self.layer_and_inputs(size, height, height)
-                reference = keras.layers.Conv2DTranspose(4, size, strides=2)
-                reference.build(inputs.shape)
-                reference.set_weights(layer.get_weights())
-                inputs = tf.constant(inputs)
-                for actual, expected in zip(
-                    gradients_of(layer, inputs), gradients_of(reference, inputs)
-                ):
-                    self.assertAllClose(actual, expected, rtol=1e-4, atol=1e-4)
-
-    def test_unknown_spatial_size(self):
-        layer, inputs = self.layer_and_inputs(5, 3, 4)
-        function = tf.function(
-            layer, input_signature=[tf.TensorSpec([None, None, None, 3])]
-        )
-        self.assertAllClose(function(inputs), layer(inputs), rtol=1e-5, atol=1e-5)
+class PhaseConv2DTransposeTest(PhaseLayerChecks, tf.test.TestCase):
+    layer_class = PhaseConv2DTranspose
+    keras_class = keras.layers.Conv2DTranspose
+    definition = staticmethod(transposed_convolution)
+    definition_cases = tuple(
+        (size, height, width)
+        for size in (2, 3, 4, 5, 6)
+        for height, width in ((1, 1), (2, 3), (5, 5), (4, 7))
+    )
+    gradient_cases = ((5, 1, 1), (5, 5, 5), (6, 13, 13))
+    unknown_size_case = (5, 3, 4)
 
     def test_bfloat16_compute(self):
         layer, inputs = self.layer_and_inputs(6, 4, 4)
