@@ -66,6 +66,22 @@ class LayerShapesTest(tf.test.TestCase, parameterized.TestCase):
         vector = DenseHead((4,), num_layers=1, units=8)(features)
         self.assertEqual(vector.mean().shape, (*batch, 4))
 
+    def test_dense_stacks_multiply_matrices_on_any_batch_shape(self):
+        # On [time, batch, features] Keras' Dense would run a tensordot, whose
+        # reshapes keep TensorFlow from fusing matmul, bias and activation.
+        features = tf.zeros([3, 5, 10])
+        layers = (ValueHead(units=8), TanhNormalActor(2, units=8), OneHotActor(3))
+        for layer in layers:
+            with self.subTest(layer=type(layer).__name__):
+                function = tf.function(lambda x, layer=layer: layer(x).mean())
+                graph = function.get_concrete_function(features).graph
+                names = [op.name for op in graph.get_operations()]
+                self.assertEmpty([name for name in names if "Tensordot" in name])
+                matmuls = [op for op in graph.get_operations() if op.type == "MatMul"]
+                self.assertNotEmpty(matmuls)
+                for op in matmuls:
+                    self.assertEqual(op.inputs[0].shape.rank, 2)
+
     def test_continue_head_accepts_soft_labels(self):
         head = ContinueHead(units=8)
         log_prob = head(tf.zeros([3, 10])).log_prob(tf.fill([3], 0.99))

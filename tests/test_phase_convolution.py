@@ -62,6 +62,7 @@ class PhaseLayerChecks:
     definition_cases = ()
     gradient_cases = ()
     unknown_size_case = ()
+    whole_output_case = ()
 
     def layer_and_inputs(self, size, height, width, channels=3, filters=4):
         rng = np.random.default_rng(size * 100 + height * 10 + width)
@@ -98,6 +99,19 @@ class PhaseLayerChecks:
                 ):
                     self.assertAllClose(actual, expected, rtol=1e-4, atol=1e-4)
 
+    def test_no_crop_where_the_output_is_whole(self):
+        # A crop that keeps everything would still copy the activations in
+        # the backward pass.
+        layer, inputs = self.layer_and_inputs(*self.whole_output_case)
+        graph = tf.function(layer).get_concrete_function(inputs).graph
+        crops = [
+            op
+            for op in graph.get_operations()
+            if op.type == "StridedSlice" and op.inputs[0].shape.rank == 4
+        ]
+        self.assertEmpty(crops)
+        self.assertEqual(graph.outputs[0].shape, layer(inputs).shape)
+
     def test_unknown_spatial_size(self):
         layer, inputs = self.layer_and_inputs(*self.unknown_size_case)
         function = tf.function(
@@ -117,6 +131,7 @@ class PhaseConv2DTest(PhaseLayerChecks, tf.test.TestCase):
     )
     gradient_cases = ((4, 64, 64), (4, 31, 31), (3, 9, 9))
     unknown_size_case = (4, 9, 8)
+    whole_output_case = (4, 64, 64)
 
     def test_refuses_other_geometry(self):
         for kwargs in ({"strides": 1}, {"padding": "same"}, {"kernel_size": (4, 3)}):
@@ -139,6 +154,7 @@ class PhaseConv2DTransposeTest(PhaseLayerChecks, tf.test.TestCase):
     )
     gradient_cases = ((5, 1, 1), (5, 5, 5), (6, 13, 13))
     unknown_size_case = (5, 3, 4)
+    whole_output_case = (6, 30, 30)
 
     def test_bfloat16_compute(self):
         layer, inputs = self.layer_and_inputs(6, 4, 4)

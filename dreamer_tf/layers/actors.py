@@ -66,7 +66,7 @@ class TanhNormalActor(keras.layers.Layer):
         self.output_layer.build(build_stack(self.hidden_layers, input_shape))
 
     def call(self, features) -> SampleDist:
-        outputs = self.output_layer(apply_stack(self.hidden_layers, features))
+        outputs = apply_stack([*self.hidden_layers, self.output_layer], features)
         mean, raw_std = tf.split(tf.cast(outputs, tf.float32), 2, -1)
         mean = self.mean_scale * tf.tanh(mean / self.mean_scale)
         raw_init_std = np.log(np.expm1(self.init_std))
@@ -125,7 +125,7 @@ class OneHotActor(keras.layers.Layer):
         self.output_layer.build(build_stack(self.hidden_layers, input_shape))
 
     def call(self, features) -> OneHotDist:
-        logits = self.output_layer(apply_stack(self.hidden_layers, features))
+        logits = apply_stack([*self.hidden_layers, self.output_layer], features)
         return OneHotDist(logits=tf.cast(logits, tf.float32))
 
     def get_config(self):

@@ -74,8 +74,8 @@ class DenseHead(keras.layers.Layer):
         self.output_layer.build(build_stack(self.hidden_layers, input_shape))
 
     def call(self, features):
-        hidden = apply_stack(self.hidden_layers, features)
-        outputs = tf.cast(self.output_layer(hidden), tf.float32)
+        outputs = apply_stack([*self.hidden_layers, self.output_layer], features)
+        outputs = tf.cast(outputs, tf.float32)
         outputs = tf.reshape(
             outputs, tf.concat([tf.shape(outputs)[:-1], self.event_shape], 0)
         )

@@ -69,7 +69,7 @@ class PhaseConv2DTranspose(keras.layers.Conv2DTranspose):
         padded = tf.pad(inputs, [[0, 0], [border, border], [border, border], [0, 0]])
         outputs = tf.nn.depth_to_space(tf.nn.conv2d(padded, kernel, 1, "VALID"), STRIDE)
         height, width = _spatial_size(inputs)
-        return outputs[:, : STRIDE * (height - 1) + size, : STRIDE * (width - 1) + size]
+        return _crop(outputs, STRIDE * (height - 1) + size, STRIDE * (width - 1) + size)
 
 
 @keras.saving.register_keras_serializable(package="dreamer_tf")
@@ -113,9 +113,9 @@ class PhaseConv2D(keras.layers.Conv2D):
         # zero taps or fall in outputs that are cropped.
         padded = tf.pad(inputs, [[0, 0], [0, height % 2], [0, width % 2], [0, 0]])
         outputs = tf.nn.conv2d(tf.nn.space_to_depth(padded, STRIDE), kernel, 1, "VALID")
-        outputs = outputs[
-            :, : (height - size) // STRIDE + 1, : (width - size) // STRIDE + 1
-        ]
+        outputs = _crop(
+            outputs, (height - size) // STRIDE + 1, (width - size) // STRIDE + 1
+        )
         return _bias_and_activation(self, outputs)
 
 
@@ -135,6 +135,19 @@ def _split_taps(kernel) -> tuple:
         tf.reshape(kernel, [phase_size, STRIDE, phase_size, STRIDE, *kernel.shape[2:]]),
         phase_size,
     )
+
+
+def _crop(outputs, height, width):
+    """``outputs[:, :height, :width]``, or ``outputs`` where that is all of it.
+
+    Skipping a crop that keeps everything saves a copy of the activations in
+    the backward pass (``StridedSliceGrad``).
+    """
+    if all(isinstance(size, int) for size in (height, width)) and tuple(
+        outputs.shape[1:3]
+    ) == (height, width):
+        return outputs
+    return outputs[:, :height, :width]
 
 
 def _bias_and_activation(layer, outputs):
