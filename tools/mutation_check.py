@@ -48,6 +48,11 @@ VALUE_TESTS = ("tests/test_returns.py", "tests/test_behavior_math.py")
 DISTRIBUTION_TESTS = ("tests/test_distributions.py", "tests/test_policy_math.py")
 ENV_TESTS = ("tests/test_envs.py",)
 PHASE_TESTS = ("tests/test_phase_convolution.py", "tests/test_golden_update.py")
+GRU_TESTS = (
+    "tests/test_gru.py",
+    "tests/test_rssm_math.py",
+    "tests/test_golden_update.py",
+)
 REPLAY_TESTS = ("tests/test_replay.py", "tests/test_run_integrity.py")
 RUN_TESTS = (
     "tests/test_checkpoints.py",
@@ -64,6 +69,8 @@ UNIT_SUITE = (
     "tests/test_returns.py",
     "tests/test_distributions.py",
     "tests/test_layers.py",
+    "tests/test_gru.py",
+    "tests/test_phase_convolution.py",
     "tests/test_export.py",
     "tests/test_replay.py",
     "tests/test_checkpoints.py",
@@ -214,6 +221,22 @@ MUTATIONS = (
         "tf.transpose(kernel, [0, 2, 3, 1, 4, 5]),",
         PHASE_TESTS,
         "the encoder's first layer meets the input's phases with the wrong taps",
+    ),
+    Mutation(
+        "gru_input_gates_swapped",
+        "dreamer_tf/layers/gru.py",
+        "input_z, input_r, input_h = tf.split(",
+        "input_r, input_z, input_h = tf.split(",
+        GRU_TESTS,
+        "the GRU's update and reset gates read each other's input projection",
+    ),
+    Mutation(
+        "gru_reset_outside_candidate",
+        "dreamer_tf/layers/gru.py",
+        "candidate = self.activation(input_h + reset * recurrent_h)",
+        "candidate = reset * self.activation(input_h + recurrent_h)",
+        GRU_TESTS,
+        "the GRU's reset gate scales the candidate instead of its recurrent part",
     ),
     Mutation(
         "imagine_keeps_last_start",

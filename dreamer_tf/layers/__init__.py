@@ -3,6 +3,7 @@
 from dreamer_tf.layers.actors import OneHotActor, TanhNormalActor
 from dreamer_tf.layers.decoders import ConvDecoder
 from dreamer_tf.layers.encoders import ConvEncoder, MLPEncoder
+from dreamer_tf.layers.gru import GRUCell
 from dreamer_tf.layers.heads import ContinueHead, DenseHead, RewardHead, ValueHead
 from dreamer_tf.layers.phase_convolution import PhaseConv2D, PhaseConv2DTranspose
 from dreamer_tf.layers.rssm import RSSMCell
@@ -12,6 +13,7 @@ __all__ = [
     "ConvDecoder",
     "ConvEncoder",
     "DenseHead",
+    "GRUCell",
     "MLPEncoder",
     "OneHotActor",
     "PhaseConv2D",

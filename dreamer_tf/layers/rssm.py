@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from dreamer_tf.layers._shapes import flatten_batch, restore_batch
+from dreamer_tf.layers.gru import GRUCell
 
 tfd = tfp.distributions
 
@@ -62,7 +63,7 @@ class RSSMCell(keras.layers.Layer):
         self.activation = activation
         self.min_std = min_std
         self.prior_input = keras.layers.Dense(hidden_size, activation)
-        self.gru = keras.layers.GRUCell(deter_size)
+        self.gru = GRUCell(deter_size)
         self.prior_hidden = keras.layers.Dense(hidden_size, activation)
         self.prior_stats = keras.layers.Dense(2 * stoch_size)
         self.posterior_hidden = keras.layers.Dense(hidden_size, activation)
