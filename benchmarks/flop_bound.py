@@ -1,7 +1,10 @@
 """The update against this machine's limit: FLOPs, sustained throughput, share.
 
-1. Measures this CPU's sustained matmul and convolution throughput in fp32
-   (and bf16 where the CPU computes it natively).
+1. Measures this CPU's sustained throughput in fp32 (and bf16 where the CPU
+   computes it natively): a 2048x2048 matmul, and the best of the model's
+   seven strided convolutions at 800 images, forward and both gradients
+   (each printed in fp32), since a rate one of the update's own layers beats
+   is no bound.
 2. Counts one update's matmul and convolution FLOPs from its compiled graph
    (``hlo_flops.py``: XLA's optimized HLO, loops and gradients included).
 3. Times the update (``train_step.py``, float32, no XLA) and prints the time
@@ -33,8 +36,20 @@ from dreamer_tf.layers import decoders
 from dreamer_tf.precision import cpu_has_native_bfloat16
 
 MATMUL_SIZE = 2048
-# The shape of the encoder's second layer at batch 16x50: 800 images.
-CONV_INPUT, CONV_KERNEL = (800, 31, 31, 32), (4, 4, 32, 64)
+IMAGES = 800  # One 16x50 batch.
+# Every strided convolution of the paper's model as (name, input size, input
+# channels, output channels, kernel); a decoder layer as the convolution whose
+# input gradient it is. The decoder's first layer, on a 1x1 input, is a matmul.
+CONVOLUTIONS = (
+    ("encoder 1", 64, 3, 32, 4),
+    ("encoder 2", 31, 32, 64, 4),
+    ("encoder 3", 14, 64, 128, 4),
+    ("encoder 4", 6, 128, 256, 4),
+    ("decoder 2", 13, 64, 128, 5),
+    ("decoder 3", 30, 32, 64, 6),
+    ("decoder 4", 64, 3, 32, 6),
+)
+DIRECTIONS = ("forward", "input gradient", "filter gradient")
 
 
 def _median_seconds(function, *args, repeats: int = 10) -> float:
@@ -55,14 +70,54 @@ def matmul_rate(dtype) -> float:
     return 2 * MATMUL_SIZE**3 / _median_seconds(function, a)
 
 
-def conv_rate(dtype) -> float:
-    """Sustained FLOP/s of a strided 4x4 convolution like the encoder's."""
-    images = tf.cast(tf.random.normal(CONV_INPUT), dtype)
-    kernel = tf.cast(tf.random.normal(CONV_KERNEL), dtype)
-    function = tf.function(lambda x, k: tf.reduce_sum(tf.nn.conv2d(x, k, 2, "VALID")))
-    output = tf.nn.conv2d(images, kernel, 2, "VALID").shape
-    flops = 2 * np.prod(output) * np.prod(CONV_KERNEL[:3])
-    return flops / _median_seconds(function, images, kernel)
+def conv_rates(dtype, size, channels, filters, kernel_size) -> tuple:
+    """FLOP/s of one stride-2 convolution: forward, input and filter gradient."""
+    images = tf.cast(tf.random.normal([IMAGES, size, size, channels]), dtype)
+    kernel = tf.cast(
+        tf.random.normal([kernel_size, kernel_size, channels, filters]), dtype
+    )
+    outputs = tf.nn.conv2d(images, kernel, 2, "VALID")
+    flops = 2 * np.prod(outputs.shape) * np.prod(kernel.shape[:3])
+    strides = [1, 2, 2, 1]
+    functions = (
+        lambda: tf.nn.conv2d(images, kernel, 2, "VALID"),
+        lambda: tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=images.shape,
+            filter=kernel,
+            out_backprop=outputs,
+            strides=strides,
+            padding="VALID",
+        ),
+        lambda: tf.raw_ops.Conv2DBackpropFilter(
+            input=images,
+            filter_sizes=kernel.shape,
+            out_backprop=outputs,
+            strides=strides,
+            padding="VALID",
+        ),
+    )
+    return tuple(
+        flops / _median_seconds(tf.function(lambda f=f: tf.reduce_sum(f())))
+        for f in functions
+    )
+
+
+def conv_rate(dtype, table: bool = False) -> float:
+    """The best FLOP/s of the model's convolutions in any direction.
+
+    The machine's conv limit is what oneDNN reaches on the most favourable of
+    the update's own convolutions: a rate the update beats on some layer
+    would not bound it.
+    """
+    best = 0.0
+    for name, *shape in CONVOLUTIONS:
+        rates = conv_rates(dtype, *shape)
+        best = max(best, *rates)
+        if table:
+            print(
+                f"  {name:10}" + "".join(f"{r / 1e9:17.0f}" for r in rates), flush=True
+            )
+    return best
 
 
 def update_flops(batch_size: int, length: int):
@@ -101,8 +156,11 @@ def main() -> None:
     args = parser.parse_args()
     dtypes = [tf.float32] + ([tf.bfloat16] if cpu_has_native_bfloat16() else [])
     rates = {}
+    print(
+        f"fp32 GFLOP/s at {IMAGES} images  " + "".join(f"{d:>17}" for d in DIRECTIONS)
+    )
     for dtype in dtypes:
-        rates[dtype.name] = (matmul_rate(dtype), conv_rate(dtype))
+        rates[dtype.name] = (matmul_rate(dtype), conv_rate(dtype, dtype == tf.float32))
         print(
             f"{dtype.name}: matmul {rates[dtype.name][0] / 1e9:.0f} GFLOP/s, "
             f"conv {rates[dtype.name][1] / 1e9:.0f} GFLOP/s",
