@@ -10,6 +10,7 @@ handing it to TensorFlow).
 
     python benchmarks/update_profile.py --batch_size 16
     python benchmarks/update_profile.py --batch_size 50 --repeats 3
+    python benchmarks/update_profile.py --plot profile.svg  # and a bar chart
 
 Paper-size model, 64x64x3 pixels, 6-dim actions, float32. Stages do not sum
 exactly to the update: the update overlaps some of them, and each stage
@@ -155,6 +156,9 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--length", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--plot", help="Also draw the stages as a bar chart to this file (.svg, .png)."
+    )
     args = parser.parse_args()
     config = DreamerConfig(batch_size=args.batch_size, batch_length=args.length)
     observation_space = gym.spaces.Dict(
@@ -168,7 +172,7 @@ def main() -> None:
 
 
 def profile(agent: Dreamer, replay: Replay, args) -> None:
-    """Prints the update's time, each stage's and the host's."""
+    """Prints the update's time, each stage's and the host's; plots them if asked."""
     rng = np.random.default_rng(0)
     sample = lambda: replay.sample(args.batch_size, args.length, rng)
     batch = {key: tf.convert_to_tensor(value) for key, value in sample().items()}
@@ -179,10 +183,50 @@ def profile(agent: Dreamer, replay: Replay, args) -> None:
     host = (time.perf_counter() - start) / args.repeats
     print(f"update {args.batch_size}x{args.length}: {update:.2f} s")
     print(f"{'stage':32} {'seconds':>8} {'share':>7}")
+    stages = {}
     for name, (function, stage_args) in make_stages(agent, batch).items():
-        seconds = median_seconds(function, *stage_args, repeats=args.repeats)
-        print(f"{name:32} {seconds:8.3f} {100 * seconds / update:6.1f}%", flush=True)
+        stages[name] = median_seconds(function, *stage_args, repeats=args.repeats)
+        print(
+            f"{name:32} {stages[name]:8.3f} {100 * stages[name] / update:6.1f}%",
+            flush=True,
+        )
+    stages["host: sample the next batch"] = host
     print(f"{'host: sample the next batch':32} {host:8.3f} {100 * host / update:6.1f}%")
+    if args.plot:
+        plot(stages, update, f"{args.batch_size}x{args.length}", args.plot)
+        print(f"wrote {args.plot}")
+
+
+def plot(stages: dict, update: float, batch: str, path: str) -> None:
+    """Draws each stage's seconds as a bar, with the whole update's time as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"  # Text stays text in an SVG.
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3.2))
+    names = list(stages)[::-1]
+    seconds = [stages[name] for name in names]
+    bars = axes.barh(names, seconds, color="#3a6ea5")
+    shares = [100 * s / update for s in seconds]
+    axes.bar_label(
+        bars, [f"{x:.1f}%" if x < 10 else f"{x:.0f}%" for x in shares], padding=3
+    )
+    axes.axvline(update, color="#b7791f", linestyle="--")
+    axes.text(
+        update,
+        len(names) - 0.6,
+        f"whole update {update:.2f} s ",
+        color="#b7791f",
+        ha="right",
+    )
+    axes.set_xlabel(f"seconds, each stage alone (forward and backward), batch {batch}")
+    axes.set_xlim(0, update * 1.25)
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
 
 
 if __name__ == "__main__":
