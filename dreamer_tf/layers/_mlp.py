@@ -26,7 +26,7 @@ def apply_stack(stack: list, inputs):
     keep TensorFlow from fusing the matmul with its bias and activation; the
     leading dimensions are merged once for the whole stack instead.
     """
-    flatten = inputs.shape.rank > 2
+    flatten = (inputs.shape.rank or 0) > 2  # Unknown rank: as Keras does.
     hidden, batch_shape = flatten_batch(inputs, 1) if flatten else (inputs, None)
     for layer in stack:
         hidden = layer(hidden)
