@@ -10,6 +10,10 @@
 3. Times the update (``train_step.py``, float32, no XLA) and prints the time
    the FLOPs need at the measured rates as a share of the measured time.
 
+It also prints what the seven convolutions take with every direction at its
+own measured rate, against the best rate: how far oneDNN's kernels on these
+shapes, not the code around them, keep the update from the bound.
+
     python benchmarks/flop_bound.py                  # 16x50 and 50x50
     python benchmarks/flop_bound.py --batch_sizes 16 --steps 3
 
@@ -50,6 +54,8 @@ CONVOLUTIONS = (
     ("decoder 4", 64, 3, 32, 6),
 )
 DIRECTIONS = ("forward", "input gradient", "filter gradient")
+# The update never differentiates the images.
+UNUSED = {("encoder 1", "input gradient")}
 
 
 def _median_seconds(function, *args, repeats: int = 10) -> float:
@@ -77,7 +83,7 @@ def conv_rates(dtype, size, channels, filters, kernel_size) -> tuple:
         tf.random.normal([kernel_size, kernel_size, channels, filters]), dtype
     )
     outputs = tf.nn.conv2d(images, kernel, 2, "VALID")
-    flops = 2 * np.prod(outputs.shape) * np.prod(kernel.shape[:3])
+    flops = conv_flops(IMAGES, size, channels, filters, kernel_size)
     strides = [1, 2, 2, 1]
     functions = (
         lambda: tf.nn.conv2d(images, kernel, 2, "VALID"),
@@ -102,22 +108,42 @@ def conv_rates(dtype, size, channels, filters, kernel_size) -> tuple:
     )
 
 
-def conv_rate(dtype, table: bool = False) -> float:
+def conv_flops(images, size, channels, filters, kernel_size) -> float:
+    """FLOPs of one direction of a stride-2 VALID convolution."""
+    output_size = (size - kernel_size) // 2 + 1
+    return 2.0 * images * output_size**2 * filters * kernel_size**2 * channels
+
+
+def conv_rate(dtype, table: bool = False) -> tuple[float, dict]:
     """The best FLOP/s of the model's convolutions in any direction.
 
     The machine's conv limit is what oneDNN reaches on the most favourable of
     the update's own convolutions: a rate the update beats on some layer
     would not bound it.
+
+    Returns:
+        The best rate, and each layer's rates by direction.
     """
-    best = 0.0
+    layer_rates = {}
     for name, *shape in CONVOLUTIONS:
-        rates = conv_rates(dtype, *shape)
-        best = max(best, *rates)
+        layer_rates[name] = conv_rates(dtype, *shape)
         if table:
             print(
-                f"  {name:10}" + "".join(f"{r / 1e9:17.0f}" for r in rates), flush=True
+                f"  {name:10}" + "".join(f"{r / 1e9:17.0f}" for r in layer_rates[name]),
+                flush=True,
             )
-    return best
+    return max(max(rates) for rates in layer_rates.values()), layer_rates
+
+
+def seconds_at_layer_rates(layer_rates: dict, images: int) -> float:
+    """The seven convolutions' time, every direction the update takes at its own rate."""
+    seconds = 0.0
+    for name, *shape in CONVOLUTIONS:
+        flops = conv_flops(images, *shape)
+        for direction, rate in zip(DIRECTIONS, layer_rates[name]):
+            if (name, direction) not in UNUSED:
+                seconds += flops / rate
+    return seconds
 
 
 def update_flops(batch_size: int, length: int):
@@ -147,6 +173,24 @@ def update_flops(batch_size: int, length: int):
     return hlo_flops(hlo)
 
 
+def report_seven_convolutions(layer_rates: dict, conv: float, args) -> None:
+    """Prints the seven convolutions' time at their own rates and at the best."""
+    for batch_size in args.batch_sizes:
+        images = batch_size * args.length
+        flops = sum(
+            conv_flops(images, *shape)
+            * sum((name, d) not in UNUSED for d in DIRECTIONS)
+            for name, *shape in CONVOLUTIONS
+        )
+        print(
+            f"{batch_size}x{args.length}: the seven convolutions take "
+            f"{seconds_at_layer_rates(layer_rates, images):.2f} s at each "
+            f"direction's own rate (measured at {IMAGES} images), "
+            f"{flops / conv:.2f} s at the best",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[16, 50])
@@ -155,18 +199,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="Untimed updates.")
     args = parser.parse_args()
     dtypes = [tf.float32] + ([tf.bfloat16] if cpu_has_native_bfloat16() else [])
-    rates = {}
+    rates, layer_rates = {}, {}
     print(
         f"fp32 GFLOP/s at {IMAGES} images  " + "".join(f"{d:>17}" for d in DIRECTIONS)
     )
     for dtype in dtypes:
-        rates[dtype.name] = (matmul_rate(dtype), conv_rate(dtype, dtype == tf.float32))
+        best_conv, layer_rates[dtype.name] = conv_rate(dtype, dtype == tf.float32)
+        rates[dtype.name] = (matmul_rate(dtype), best_conv)
         print(
             f"{dtype.name}: matmul {rates[dtype.name][0] / 1e9:.0f} GFLOP/s, "
             f"conv {rates[dtype.name][1] / 1e9:.0f} GFLOP/s",
             flush=True,
         )
     matmul, conv = rates["float32"]
+    report_seven_convolutions(layer_rates["float32"], conv, args)
     print("batch   matmul GFLOP  conv GFLOP  bound s  update s  share of bound")
     for batch_size in args.batch_sizes:
         flops = update_flops(batch_size, args.length)
