@@ -23,8 +23,6 @@ Paper-size model, 64x64x3 pixels, 6-dim actions. Takes about 5 minutes.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from unittest import mock
 
 import gymnasium as gym
@@ -32,6 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from hlo_flops import hlo_flops
+from phase_layers import DECODER, ENCODER
+from timing import median_seconds
 from train_step import run_setting
 
 from dreamer_tf.agent import Dreamer
@@ -41,31 +41,22 @@ from dreamer_tf.precision import cpu_has_native_bfloat16
 
 MATMUL_SIZE = 2048
 IMAGES = 800  # One 16x50 batch.
-# Every strided convolution of the paper's model as (name, input size, input
-# channels, output channels, kernel); a decoder layer as the convolution whose
-# input gradient it is. The decoder's first layer, on a 1x1 input, is a matmul.
-CONVOLUTIONS = (
-    ("encoder 1", 64, 3, 32, 4),
-    ("encoder 2", 31, 32, 64, 4),
-    ("encoder 3", 14, 64, 128, 4),
-    ("encoder 4", 6, 128, 256, 4),
-    ("decoder 2", 13, 64, 128, 5),
-    ("decoder 3", 30, 32, 64, 6),
-    ("decoder 4", 64, 3, 32, 6),
+REPEATS = 10  # Timed runs of each matmul and convolution.
+# Every strided convolution of the paper's model (``phase_layers``' table) as
+# (name, input size, input channels, output channels, kernel); a decoder layer
+# as the convolution whose input gradient it is. The decoder's first layer, on
+# a 1x1 input, is a matmul.
+CONVOLUTIONS = tuple(
+    (name, size, channels, filters, kernel)
+    for name, size, channels, kernel, filters in ENCODER
+) + tuple(
+    (name, 2 * (size - 1) + kernel, filters, channels, kernel)
+    for name, size, channels, kernel, filters in DECODER
+    if size > 1
 )
 DIRECTIONS = ("forward", "input gradient", "filter gradient")
 # The update never differentiates the images.
 UNUSED = {("encoder 1", "input gradient")}
-
-
-def _median_seconds(function, *args, repeats: int = 10) -> float:
-    function(*args).numpy()
-    durations = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function(*args).numpy()
-        durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
 
 
 def matmul_rate(dtype) -> float:
@@ -73,7 +64,7 @@ def matmul_rate(dtype) -> float:
     a = tf.random.normal([MATMUL_SIZE] * 2, dtype=tf.float32)
     a = tf.cast(a, dtype)
     function = tf.function(lambda x: tf.reduce_sum(tf.matmul(x, x)))
-    return 2 * MATMUL_SIZE**3 / _median_seconds(function, a)
+    return 2 * MATMUL_SIZE**3 / median_seconds(function, a, repeats=REPEATS)
 
 
 def conv_rates(dtype, size, channels, filters, kernel_size) -> tuple:
@@ -103,7 +94,8 @@ def conv_rates(dtype, size, channels, filters, kernel_size) -> tuple:
         ),
     )
     return tuple(
-        flops / _median_seconds(tf.function(lambda f=f: tf.reduce_sum(f())))
+        flops
+        / median_seconds(tf.function(lambda f=f: tf.reduce_sum(f())), repeats=REPEATS)
         for f in functions
     )
 

@@ -16,12 +16,11 @@ Float32; each layer in one process, one after the other. About a minute.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+from timing import median_seconds
 
 from dreamer_tf.layers import PhaseConv2D, PhaseConv2DTranspose
 
@@ -51,14 +50,7 @@ def seconds_per_step(layer, inputs, repeats: int) -> float:
             loss = tf.reduce_sum(outputs * outputs)
         return tape.gradient(loss, [inputs, *layer.trainable_variables])
 
-    step(inputs)
-    durations = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for gradient in step(inputs):
-            gradient.numpy()
-        durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
+    return median_seconds(step, inputs, repeats=repeats)
 
 
 def layer_pair(transposed: bool, size, channels, kernel, filters):

@@ -20,30 +20,19 @@ alone pays its own launch overhead.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 
 import gymnasium as gym
 import numpy as np
 import tensorflow as tf
+from timing import median_seconds
 
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.replay import Replay
 
 ACTIONS = 6
-
-
-def median_seconds(function, *args, repeats: int) -> float:
-    """Median wall time of ``function(*args)`` after one warm-up call."""
-    tf.nest.map_structure(lambda tensor: tensor.numpy(), function(*args))
-    durations = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        tf.nest.map_structure(lambda tensor: tensor.numpy(), function(*args))
-        durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
 
 
 def gradient_norm(tape, loss, variables) -> tf.Tensor:
