@@ -8,17 +8,8 @@ import tensorflow as tf
 STRIDE = 2
 
 
-class _StrideTwo:
-    """Defaults strides to 2 and refuses the geometry the phases do not cover."""
-
-    def __init__(self, filters: int, kernel_size: int, **kwargs):
-        kwargs.setdefault("strides", STRIDE)
-        super().__init__(filters, kernel_size, **kwargs)
-        _check_geometry(self)
-
-
 @keras.saving.register_keras_serializable(package="dreamer_tf")
-class PhaseConv2DTranspose(_StrideTwo, keras.layers.Conv2DTranspose):
+class PhaseConv2DTranspose(keras.layers.Conv2DTranspose):
     """``Conv2DTranspose`` of stride 2 and VALID padding, computed by phases.
 
     Output pixel ``(2i + p, 2j + r)`` of a stride-2 transposed convolution
@@ -45,6 +36,11 @@ class PhaseConv2DTranspose(_StrideTwo, keras.layers.Conv2DTranspose):
         ValueError: For any other strides, padding, data format, dilation or
             output padding.
     """
+
+    def __init__(self, filters: int, kernel_size: int, **kwargs):
+        kwargs.setdefault("strides", STRIDE)
+        super().__init__(filters, kernel_size, **kwargs)
+        _check_geometry(self)
 
     def call(self, inputs):
         kernel = tf.cast(self.kernel, inputs.dtype)
@@ -77,7 +73,7 @@ class PhaseConv2DTranspose(_StrideTwo, keras.layers.Conv2DTranspose):
 
 
 @keras.saving.register_keras_serializable(package="dreamer_tf")
-class PhaseConv2D(_StrideTwo, keras.layers.Conv2D):
+class PhaseConv2D(keras.layers.Conv2D):
     """``Conv2D`` of stride 2 and VALID padding, computed by phases.
 
     ``space_to_depth`` stacks the four stride phases of the input on its
@@ -98,6 +94,11 @@ class PhaseConv2D(_StrideTwo, keras.layers.Conv2D):
     Raises:
         ValueError: For any other strides, padding, data format or dilation.
     """
+
+    def __init__(self, filters: int, kernel_size: int, **kwargs):
+        kwargs.setdefault("strides", STRIDE)
+        super().__init__(filters, kernel_size, **kwargs)
+        _check_geometry(self)
 
     def call(self, inputs):
         kernel = tf.cast(self.kernel, inputs.dtype)
