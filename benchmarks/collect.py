@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dreamer_tf.driver import Driver, Policy, random_policy
+from dreamer_tf.acting.driver import Driver, Policy, random_policy
 from dreamer_tf.envs import make_vector_env
 
 
@@ -115,9 +115,9 @@ def agent_policy() -> Callable[[object, object], Policy] | None:
         ``dreamer_tf.agent.Dreamer`` does not import.
     """
     try:
+        from dreamer_tf.acting.policy import agent_policy
         from dreamer_tf.agent import Dreamer
         from dreamer_tf.config import DreamerConfig
-        from dreamer_tf.policy import agent_policy
     except ImportError as error:
         print(f"Skipping the agent policy: {error}")
         return None

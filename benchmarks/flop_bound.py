@@ -37,7 +37,7 @@ from train_step import run_setting
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.layers import decoders
-from dreamer_tf.precision import cpu_has_native_bfloat16
+from dreamer_tf.learning.precision import cpu_has_native_bfloat16
 
 MATMUL_SIZE = 2048
 IMAGES = 800  # One 16x50 batch.

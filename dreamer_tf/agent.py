@@ -9,13 +9,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dreamer_tf.actor_critic import ActorCritic
+from dreamer_tf.acting.policy import explore, policy_step
 from dreamer_tf.config import DreamerConfig
-from dreamer_tf.envs import is_one_hot_space
-from dreamer_tf.loss_scale import DynamicLossScale
-from dreamer_tf.policy import explore, policy_step
-from dreamer_tf.precision import MIXED_FLOAT16, compute_policy, cpu_has_native_bfloat16
-from dreamer_tf.world_model import NON_OBSERVATION_KEYS, WorldModel
+from dreamer_tf.learning.actor_critic import ActorCritic
+from dreamer_tf.learning.loss_scale import DynamicLossScale
+from dreamer_tf.learning.parts import Part, make_part
+from dreamer_tf.learning.precision import (
+    MIXED_FLOAT16,
+    compute_policy,
+    cpu_has_native_bfloat16,
+)
+from dreamer_tf.learning.world_model import NON_OBSERVATION_KEYS, WorldModel
+from dreamer_tf.spaces import is_one_hot_space
+from dreamer_tf.variable_tree import named_variables
 
 PolicyState = tuple[dict[str, tf.Tensor], tf.Tensor]
 
@@ -59,14 +65,24 @@ class Dreamer(tf.Module):
             1, (n,))`` for one-hot discrete actions.
         strategy: A ``tf.distribute.Strategy``; the default strategy if
             ``None``.
-        encoder: An unbuilt layer replacing the config's encoder (see
-            :class:`~dreamer_tf.world_model.WorldModel`).
-        decoder: An unbuilt layer replacing the config's decoder.
-        actor: An unbuilt layer replacing the config's actor (see
-            :class:`~dreamer_tf.actor_critic.ActorCritic`).
+        encoder, decoder, rssm, reward_head, continue_head, kl_loss: Parts of
+            the world model, as
+            :class:`~dreamer_tf.learning.world_model.WorldModel` takes them.
+        actor, value: Parts of the behaviour, as
+            :class:`~dreamer_tf.learning.actor_critic.ActorCritic` takes them.
+        world_model: The whole world model instead (then pass none of its
+            parts here).
+        actor_critic: The whole actor-critic instead (then pass no actor or
+            value here).
+
+    Every part is a :data:`~dreamer_tf.learning.parts.Part`: an unbuilt
+    layer, a function that makes one, or ``None`` for the config's. Functions
+    are called under the agent's dtype policy and strategy scope; a layer
+    made before must have been made under the same dtype policy.
 
     Raises:
-        ValueError: If the spaces do not fit the config.
+        ValueError: If the spaces do not fit the config, a part is given
+            twice, or a part's dtype policy is not the agent's.
     """
 
     def __init__(
@@ -76,12 +92,21 @@ class Dreamer(tf.Module):
         action_space: gym.spaces.Box,
         strategy: tf.distribute.Strategy | None = None,
         *,
-        encoder: keras.layers.Layer | None = None,
-        decoder: keras.layers.Layer | None = None,
-        actor: keras.layers.Layer | None = None,
+        encoder: Part = None,
+        decoder: Part = None,
+        rssm: Part = None,
+        reward_head: Part = None,
+        continue_head: Part = None,
+        kl_loss=None,
+        actor: Part = None,
+        value: Part = None,
+        world_model: Part = None,
+        actor_critic: Part = None,
     ):
         super().__init__(name="dreamer")
         self.config = config
+        self.observation_space = observation_space
+        self.action_space = action_space
         self.strategy = strategy or tf.distribute.get_strategy()
         self.action_size = int(np.prod(action_space.shape))
         self.discrete = _resolve_discrete(config, action_space)
@@ -94,21 +119,40 @@ class Dreamer(tf.Module):
         self.dtype_policy = compute_policy(
             config.precision, _gpu_capabilities(), cpu_has_native_bfloat16()
         )
+        model_parts = {
+            "encoder": encoder,
+            "decoder": decoder,
+            "rssm": rssm,
+            "reward_head": reward_head,
+            "continue_head": continue_head,
+            "kl_loss": kl_loss,
+        }
+        behavior_parts = {"actor": actor, "value": value}
+        _check_given_once("world_model", world_model, model_parts)
+        _check_given_once("actor_critic", actor_critic, behavior_parts)
         with self.strategy.scope(), _dtype_policy(self.dtype_policy):
-            self.world_model = WorldModel(
-                config,
-                self.vector_keys,
-                sum(
-                    int(np.prod(observation_space[key].shape))
-                    for key in self.vector_keys
+            self.world_model = make_part(
+                world_model,
+                lambda: WorldModel(
+                    config,
+                    self.vector_keys,
+                    sum(
+                        int(np.prod(observation_space[key].shape))
+                        for key in self.vector_keys
+                    ),
+                    image_space.shape if image_space is not None else (64, 64, 3),
+                    **model_parts,
                 ),
-                image_space.shape if image_space is not None else (64, 64, 3),
-                encoder=encoder,
-                decoder=decoder,
+                "world_model",
             )
-            self.actor_critic = ActorCritic(
-                config, self.action_size, self.discrete, actor=actor
+            self.actor_critic = make_part(
+                actor_critic,
+                lambda: ActorCritic(
+                    config, self.action_size, self.discrete, **behavior_parts
+                ),
+                "actor_critic",
             )
+            self._check_dtype_policies()
             self.frames = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")
             self._build_variables(observation_space)
             self.model_optimizer = self._optimizer(
@@ -132,6 +176,23 @@ class Dreamer(tf.Module):
             self._state_values, reduce_retracing=True
         )
 
+    def _check_dtype_policies(self) -> None:
+        parts = {
+            "world_model": self.world_model,
+            **self.world_model.parts(),
+            "actor_critic": self.actor_critic,
+            **self.actor_critic.parts(),
+        }
+        for name, layer in parts.items():
+            if layer.dtype_policy.name != self.dtype_policy:
+                raise ValueError(
+                    f"The {name} ({type(layer).__name__}) computes in "
+                    f"{layer.dtype_policy.name}, the agent in {self.dtype_policy} "
+                    f"(precision={self.config.precision}); pass a function that "
+                    f"makes it (e.g. {name}=lambda: {type(layer).__name__}(...)) "
+                    "so it is made under the agent's policy."
+                )
+
     @property
     def model_variables(self) -> list[tf.Variable]:
         """Trainable variables of the world model."""
@@ -146,6 +207,33 @@ class Dreamer(tf.Module):
     def value_variables(self) -> list[tf.Variable]:
         """Trainable variables of the value model."""
         return self.actor_critic.value.trainable_variables
+
+    def variables_by_name(self) -> dict[str, tf.Variable]:
+        """Every variable of the agent (networks, optimizer slots, counters) by name.
+
+        Names are attribute paths that depend only on how the agent is built
+        (see :func:`dreamer_tf.variable_tree.named_variables`):
+        ``world_model/encoder/convolutions/0/kernel``,
+        ``model_optimizer/world_model/encoder/convolutions/0/kernel/momentum``,
+        ``frames``. Checkpoints store them under these names.
+        """
+        return named_variables(self)
+
+    def policy_variables(self) -> dict[str, tf.Variable]:
+        """The variables the policy step reads (encoder, RSSM, actor), by name.
+
+        The names are those of :meth:`variables_by_name`.
+        """
+        world_model = self.world_model
+        return named_variables(
+            {
+                "world_model": {
+                    "encoder": world_model.encoder,
+                    "rssm": world_model.rssm,
+                },
+                "actor_critic": {"actor": self.actor_critic.actor},
+            }
+        )
 
     def _optimizer(self, learning_rate: float, variables) -> keras.optimizers.Adam:
         optimizer = keras.optimizers.Adam(
@@ -233,7 +321,7 @@ class Dreamer(tf.Module):
         The world model filters the episode's observations and actions; the
         value model then scores each posterior state. Compare the result with
         the episode's discounted returns using
-        :func:`dreamer_tf.calibration.value_error`.
+        :func:`dreamer_tf.run.calibration.value_error`.
 
         Args:
             episode: Dict of ``[time, ...]`` arrays (a replay episode); keys
@@ -401,6 +489,15 @@ def _gpu_capabilities() -> list[tuple[int, int]]:
 
 
 _PARTS = ("model", "actor", "value")
+
+
+def _check_given_once(whole: str, given, parts: dict) -> None:
+    doubled = [name for name, part in parts.items() if part is not None]
+    if given is not None and doubled:
+        raise ValueError(
+            f"Both {whole} and its part {doubled[0]} were passed; pass the part "
+            f"to your {whole} instead."
+        )
 
 
 def _resolve_discrete(config: DreamerConfig, action_space: gym.Space) -> bool:

@@ -13,13 +13,11 @@ imports TensorFlow only inside :meth:`Replay.dataset`, so environment workers
 and tools can use it without.
 """
 
-import contextlib
 import dataclasses
 import logging
 import os
 import pathlib
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +26,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+
+from dreamer_tf.files import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -210,22 +210,8 @@ def _write_episode(directory: pathlib.Path, episode: Episode) -> pathlib.Path:
     timestamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds))
     timestamp += f"{microseconds:06d}"
     path = directory / f"{timestamp}-{uuid.uuid4().hex}-{episode_steps(episode)}.npz"
-    descriptor, temporary_name = tempfile.mkstemp(
-        dir=directory, prefix=f".{path.stem}.", suffix=".part"
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            # mkstemp creates 0600; episodes are data others may read.
-            os.fchmod(file.fileno(), EPISODE_FILE_MODE)
-            np.savez_compressed(file, **episode)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary_name)
-        raise
-    _fsync_directory(directory)
+    with atomic_file(path, EPISODE_FILE_MODE) as file:
+        np.savez_compressed(file, **episode)
     return path
 
 
@@ -616,13 +602,3 @@ def _reason(error: Exception) -> str:
     if isinstance(error, ValueError):
         return str(error)
     return f"{type(error).__name__}: {error}"
-
-
-def _fsync_directory(directory: pathlib.Path) -> None:
-    # Makes the rename itself durable; not possible on every platform.
-    with contextlib.suppress(OSError):
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)

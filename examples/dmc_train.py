@@ -28,11 +28,11 @@ import sys
 
 from absl import app, flags, logging
 
-from dreamer_tf.actors import ActorOptions
 from dreamer_tf.config import config_from_flags, define_flags
 from dreamer_tf.envs import EnvWorkerError
-from dreamer_tf.learner_options import LEARNERS, LearnerOptions
-from dreamer_tf.rundir import RunError, RunSpec, check_run, saved_run
+from dreamer_tf.errors import RunError
+from dreamer_tf.parallel.options import LEARNERS, ActorOptions, LearnerOptions
+from dreamer_tf.run.rundir import RunSpec, check_run, saved_run
 
 define_flags()
 flags.DEFINE_string(
@@ -96,7 +96,7 @@ def main(argv: list[str]) -> None:
         sys.exit(f"error: {error}")
     logging.set_verbosity(logging.WARNING)
     # TensorFlow is imported only after every check has passed.
-    from dreamer_tf.training import run
+    from dreamer_tf.run.program import run
 
     try:
         run(spec)

@@ -72,7 +72,7 @@ def read_returns(run_dir: Path) -> dict[str, Curve]:
     """Reads a run's eval and eval-only returns from its ``metrics.jsonl``.
 
     A truncated last line (a crash mid-write) is skipped, as by
-    :func:`dreamer_tf.summaries.read_metrics`, which this mirrors without
+    :func:`dreamer_tf.run.summaries.read_metrics`, which this mirrors without
     importing TensorFlow.
 
     Args:

@@ -9,7 +9,7 @@ script
 
 1. runs the task in a worker process, as the training program does, and
    collects a few episodes with random actions through a
-   :class:`~dreamer_tf.driver.Driver`, which hands them over in the replay's
+   :class:`~dreamer_tf.acting.driver.Driver`, which hands them over in the replay's
    layout; it stores them in a :class:`~dreamer_tf.replay.Replay`;
 2. builds a Dreamer agent that models vectors (``observation='proprio'``)
    and trains it a few updates on batches from ``replay.dataset``;
@@ -100,10 +100,10 @@ def main() -> None:
     import keras
 
     from dreamer_tf import envs
+    from dreamer_tf.acting.driver import Driver, random_policy
+    from dreamer_tf.acting.policy import agent_policy
     from dreamer_tf.agent import Dreamer
     from dreamer_tf.config import DreamerConfig
-    from dreamer_tf.driver import Driver, random_policy
-    from dreamer_tf.policy import agent_policy
     from dreamer_tf.replay import Replay
 
     keras.utils.set_random_seed(0)

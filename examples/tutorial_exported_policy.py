@@ -1,6 +1,6 @@
 """Tutorial: export a policy as a SavedModel and run it with TensorFlow alone.
 
-:func:`dreamer_tf.export.export_policy` saves one step of the evaluation
+:func:`dreamer_tf.acting.export.export_policy` saves one step of the evaluation
 policy (the actor's mode, no exploration noise) as a TensorFlow SavedModel.
 Running it needs only TensorFlow: no dreamer_tf, no Keras classes, no
 TensorFlow Probability. The policy is recurrent, so each call takes the
@@ -36,9 +36,9 @@ def train_and_export(directory: str) -> None:
     import keras
     import numpy as np
 
+    from dreamer_tf.acting.export import export_policy
     from dreamer_tf.agent import Dreamer
     from dreamer_tf.config import DreamerConfig
-    from dreamer_tf.export import export_policy
 
     keras.utils.set_random_seed(0)
     config = DreamerConfig(

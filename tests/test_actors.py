@@ -26,11 +26,11 @@ import pytest
 from actor_envs import origin
 from run_program import TrainingProgram, metrics, output, run
 
-from dreamer_tf.actors import ActorOptions, check_actor_options
-from dreamer_tf.actors.actor import SEED_STRIDE
-from dreamer_tf.actors.group import MAX_QUICK_RESTARTS
-from dreamer_tf.actors.learner import RateLimiter
 from dreamer_tf.config import DreamerConfig
+from dreamer_tf.parallel.actors.actor import SEED_STRIDE
+from dreamer_tf.parallel.actors.group import MAX_QUICK_RESTARTS
+from dreamer_tf.parallel.actors.runner import RateLimiter
+from dreamer_tf.parallel.options import ActorOptions, check_actor_options
 from dreamer_tf.replay import load_episode
 
 TASK = "gym_actor_envs:SeededPoint-v0"
@@ -191,23 +191,27 @@ class TestOnePolicy:
         from fixed_noise import assign_fixed_weights, fixed_normal_noise
         from tiny import pixel_spaces, tiny_config
 
-        from dreamer_tf.actors.actor import PolicyCopy
+        from dreamer_tf.acting.export import export_policy
+        from dreamer_tf.acting.policy import (
+            agent_policy,
+            policy_weights,
+        )
         from dreamer_tf.agent import Dreamer
-        from dreamer_tf.export import export_policy
-        from dreamer_tf.policy import agent_policy, policy_variables, policy_weights
+        from dreamer_tf.architecture import describe_agent
+        from dreamer_tf.parallel.actors.actor import PolicyCopy
 
         config = tiny_config(expl_amount=0.3, eval_noise=0.0)
         spaces = pixel_spaces(action_size=2)
         with fixed_normal_noise():
             agent = Dreamer(config, *spaces)
-            assign_fixed_weights(policy_variables(agent), seed=4)
+            assign_fixed_weights(list(agent.policy_variables().values()), seed=4)
             agent.frames.assign(1234)
-            copy = PolicyCopy(config.to_dict(), *spaces)
+            copy = PolicyCopy(config.to_dict(), describe_agent(agent))
             # Weights travel to actors pickled, as plain numpy arrays.
             weights = pickle.loads(pickle.dumps(policy_weights(agent)))
-            assert all(type(weight) is np.ndarray for weight in weights)
+            assert all(type(weight) is np.ndarray for weight in weights.values())
             assert copy.load(0, weights, 1234)
-            assert not copy.load(0, [], 0)  # an older version is ignored
+            assert not copy.load(0, {}, 0)  # an older version is ignored
             trained = self.act(agent_policy(agent, training=True), self.observations())
             copied = self.act(copy, self.observations())
             evaluated = self.act(
@@ -240,12 +244,14 @@ class TestProcessActor:
         # that then blocks writing weights to it deadlocks the run.
         import threading
 
-        from dreamer_tf.actors.actor import ActorSetup
-        from dreamer_tf.actors.process import ProcessActor
+        from dreamer_tf.parallel.actors.actor import ActorSetup
+        from dreamer_tf.parallel.actors.process import ProcessActor
 
         config = DreamerConfig(observation="proprio", time_limit=40)
         options = {"pixels": False, "time_limit": 40, "action_repeat": 2}
-        actor = ProcessActor(ActorSetup(0, 0, TASK, config.to_dict(), options, 7))
+        # No weights are sent, so the actor never builds an agent.
+        setup = ActorSetup(0, 0, TASK, config.to_dict(), {}, options, 7)
+        actor = ProcessActor(setup)
         try:
             actor.send(("allow", 40_000))
             time.sleep(5)  # Unread step messages fill the pipe: the actor blocks.

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tiny import pixel_spaces, random_batch, tiny_config
 
 from dreamer_tf.agent import Dreamer
-from dreamer_tf.world_model import WorldModel
+from dreamer_tf.learning.world_model import WorldModel
 
 
 def weights(variables):
@@ -221,7 +221,7 @@ class ValueTargetsTest(tf.test.TestCase):
     def test_alignment_matches_the_spec(self):
         import types
 
-        from dreamer_tf.actor_critic import ActorCritic
+        from dreamer_tf.learning.actor_critic import ActorCritic
 
         horizon, gamma, lambda_ = 5, 0.9, 0.8
         config = tiny_config(horizon=horizon, discount=gamma, lambda_=lambda_)
@@ -245,7 +245,7 @@ class ValueTargetsTest(tf.test.TestCase):
         self.assertAllClose(weights, expected_weights)
 
     def test_value_loss_regresses_the_value_of_the_same_state(self):
-        from dreamer_tf.actor_critic import ActorCritic
+        from dreamer_tf.learning.actor_critic import ActorCritic
 
         actor_critic = ActorCritic(tiny_config(horizon=4), 2, discrete=False)
         actor_critic.value = _SliceHead(1)

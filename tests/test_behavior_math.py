@@ -13,8 +13,8 @@ from fixed_noise import assign_fixed_weights, fixed_batch, fixed_normal_noise
 from test_returns import numpy_lambda_return
 from tiny import tiny_config
 
-from dreamer_tf.actor_critic import ActorCritic
-from dreamer_tf.world_model import WorldModel
+from dreamer_tf.learning.actor_critic import ActorCritic
+from dreamer_tf.learning.world_model import WorldModel
 
 tfd = tfp.distributions
 

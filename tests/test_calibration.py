@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dreamer_tf.calibration import discounted_returns, reliable_steps, value_error
+from dreamer_tf.run.calibration import discounted_returns, reliable_steps, value_error
 
 
 def explicit_returns(reward, discount, continuation):

@@ -8,11 +8,17 @@ from fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
 from tiny import tiny_config
 
 from dreamer_tf.agent import Dreamer
-from dreamer_tf.training import Progress
+from dreamer_tf.run.loop import Progress
+from dreamer_tf.variable_tree import checkpoint_of, named_variables, restore_variables
 
 
 def make_agent(seed: int) -> Dreamer:
     return fixed_agent(tiny_config(), seed)
+
+
+def run_variables(agent: Dreamer, progress: Progress) -> dict:
+    """The variables a run checkpoints, by name (as the training program does)."""
+    return named_variables({"agent": agent, "progress": progress})
 
 
 def state_of(agent: Dreamer) -> dict[str, np.ndarray]:
@@ -46,14 +52,12 @@ class CheckpointStateTest(tf.test.TestCase):
         rng.normal(size=7)
         self.rng_state = json.dumps(rng.bit_generator.state)
         self.progress.rng_state.assign(self.rng_state)
-        checkpoint = tf.train.Checkpoint(agent=self.trained, progress=self.progress)
+        checkpoint = checkpoint_of(run_variables(self.trained, self.progress))
         self.path = checkpoint.save(self.get_temp_dir() + "/ckpt")
 
     def _restored(self):
         agent, progress = make_agent(seed=10), Progress()
-        tf.train.Checkpoint(agent=agent, progress=progress).restore(
-            self.path
-        ).assert_existing_objects_matched()
+        restore_variables(run_variables(agent, progress), self.path)
         return agent, progress
 
     def test_weights_optimizer_moments_and_counters_survive(self):

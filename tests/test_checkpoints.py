@@ -7,15 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dreamer_tf.checkpoints import RunCheckpoints
-from dreamer_tf.rundir import RunError
+from dreamer_tf.errors import RunError
+from dreamer_tf.run.checkpoints import RunCheckpoints
 
 
 def make(directory):
     weights = tf.Variable(np.zeros(3, np.float32))
-    checkpoints = RunCheckpoints(
-        directory, tf.train.Checkpoint(weights=weights), [weights], max_to_keep=3
-    )
+    checkpoints = RunCheckpoints(directory, {"weights": weights}, max_to_keep=3)
     return weights, checkpoints
 
 
@@ -60,5 +58,40 @@ class TestRunCheckpoints:
         before = snapshot(tmp_path)
         _, fresh = make(tmp_path)
         with pytest.raises(RunError, match="ckpt-1"):
+            fresh.restore()
+        assert snapshot(tmp_path) == before
+
+    def test_a_checkpoint_missing_a_variable_is_refused_naming_it(self, tmp_path):
+        weights = tf.Variable(np.ones(3, np.float32))
+        checkpoints = RunCheckpoints(tmp_path, {"weights": weights})
+        checkpoints.restore()
+        checkpoints.save()
+        before = snapshot(tmp_path)
+        grown = {"weights": tf.Variable(np.zeros(3, np.float32))}
+        grown["head/bias"] = tf.Variable(np.zeros(2, np.float32))
+        with pytest.raises(RunError, match="lacks 'head/bias'"):
+            RunCheckpoints(tmp_path, grown).restore()
+        np.testing.assert_array_equal(grown["weights"].numpy(), np.zeros(3))
+        assert snapshot(tmp_path) == before
+
+    def test_a_checkpoint_holding_an_unknown_variable_is_refused(self, tmp_path):
+        named = {"weights": tf.Variable(np.ones(3)), "extra": tf.Variable(1.0)}
+        checkpoints = RunCheckpoints(tmp_path, named)
+        checkpoints.restore()
+        checkpoints.save()
+        with pytest.raises(RunError, match="holds 'extra'"):
+            RunCheckpoints(tmp_path, {"weights": tf.Variable(np.zeros(3))}).restore()
+
+    def test_a_positional_checkpoint_of_version_0_1_is_refused(self, tmp_path):
+        # How 0.1 saved a list-held layer's weight: in the optimizer's list only.
+        class Optimizer(tf.Module):
+            def __init__(self):
+                super().__init__()
+                self._trainable_variables = [tf.Variable(np.ones(3, np.float32))]
+
+        tf.train.Checkpoint(agent=Optimizer()).save(str(tmp_path / "ckpt"))
+        before = snapshot(tmp_path)
+        _, fresh = make(tmp_path)
+        with pytest.raises(RunError, match="before 0.2.*by name"):
             fresh.restore()
         assert snapshot(tmp_path) == before

@@ -7,7 +7,7 @@ episode after another, as the vector environment's next-step autoreset does.
 
 import numpy as np
 
-from dreamer_tf.driver import Driver, EpisodeBuilder, random_policy
+from dreamer_tf.acting.driver import Driver, EpisodeBuilder, random_policy
 from dreamer_tf.envs import make_env, make_vector_env
 from dreamer_tf.replay import Replay
 

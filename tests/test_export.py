@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 from tiny import pixel_spaces, tiny_config
 
+from dreamer_tf.acting.export import export_policy
 from dreamer_tf.agent import Dreamer
-from dreamer_tf.export import export_policy
 
 BATCH = 2
 STEPS = 4

@@ -20,8 +20,8 @@ import tensorflow as tf
 from actor_envs import origin
 from run_program import TrainingProgram, free_ports, metrics, output
 
-from dreamer_tf.actors.actor import SEED_STRIDE
-from dreamer_tf.learner_options import (
+from dreamer_tf.parallel.actors.actor import SEED_STRIDE
+from dreamer_tf.parallel.options import (
     LearnerOptions,
     WorkerTask,
     check_learner_options,

@@ -11,8 +11,12 @@ from tiny import tiny_config
 
 from dreamer_tf import agent as agent_module
 from dreamer_tf.agent import Dreamer
-from dreamer_tf.loss_scale import DynamicLossScale
-from dreamer_tf.precision import compute_policy, cpu_flags, cpu_has_native_bfloat16
+from dreamer_tf.learning.loss_scale import DynamicLossScale
+from dreamer_tf.learning.precision import (
+    compute_policy,
+    cpu_flags,
+    cpu_has_native_bfloat16,
+)
 
 
 class ComputePolicyTest(tf.test.TestCase):

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from dreamer_tf.returns import lambda_return, nstep_return, reward_sum_return
+from dreamer_tf.learning.returns import lambda_return, nstep_return, reward_sum_return
 
 
 def numpy_lambda_return(reward, value, pcont, bootstrap, lambda_):

@@ -146,12 +146,12 @@ class RSSMEquationsTest(tf.test.TestCase):
             self.assertStatesClose({k: v[:, t] for k, v in imagined.items()}, state)
 
     def test_features_are_stoch_then_deter(self):
-        features = RSSMCell.features(self.state)
+        features = self.cell.features(self.state)
         expected = np.concatenate([self.state["stoch"], self.state["deter"]], -1)
         self.assertAllEqual(features, expected)
 
     def test_distribution_is_diagonal_gaussian_over_stoch(self):
-        distribution = RSSMCell.distribution(self.state)
+        distribution = self.cell.distribution(self.state)
         value = self.state["stoch"] + 0.3
         expected = np.sum(
             -0.5 * ((value - self.state["mean"]) / self.state["std"]) ** 2

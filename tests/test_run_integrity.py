@@ -356,7 +356,7 @@ class TestErrorsBeforeExpensiveWork:
         assert "'/proc/not_a_dir/run' is not writable" in error_line(result)
 
     def test_the_checks_import_no_tensorflow(self):
-        check = "import sys, dreamer_tf.rundir; print('tensorflow' in sys.modules)"
+        check = "import sys, dreamer_tf.run.rundir; print('tensorflow' in sys.modules)"
         result = run([sys.executable, "-c", check], timeout=60)
         assert result.stdout.strip() == "False", result.stderr
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageSequence
 from tiny import pixel_spaces, random_batch, tiny_config
 
 from dreamer_tf.agent import Dreamer
-from dreamer_tf.summaries import (
+from dreamer_tf.run.summaries import (
     IMAGINED_COLOR,
     JSONL_ONLY_METRICS,
     OBSERVED_COLOR,

@@ -11,7 +11,8 @@ import tensorflow as tf
 from fixed_noise import assign_fixed_weights, fixed_batch, fixed_normal_noise
 from tiny import tiny_config
 
-from dreamer_tf.world_model import WorldModel, preprocess_image
+from dreamer_tf.learning.losses import FreeNatsKL
+from dreamer_tf.learning.world_model import WorldModel, preprocess_image
 
 LOG_2PI = np.log(2 * np.pi)
 
@@ -97,12 +98,12 @@ class WorldModelLossTest(tf.test.TestCase):
         per_step_clip = np.maximum(per_step, free_nats).mean()
         self.assertGreater(per_step_clip - per_step.mean(), 1e-3)
         for kl_scale in (1.0, 0.25):
-            model.config = model.config.replace(free_nats=free_nats, kl_scale=kl_scale)
+            model.kl_loss = FreeNatsKL(kl_scale, free_nats)
             loss, metrics, _ = self._parts(model, batch)
             likelihoods = metrics["image_loss"] + metrics["reward_loss"]
             kl_term = kl_scale * max(per_step.mean(), free_nats)
             self.assertAllClose(loss, kl_term + float(likelihoods), rtol=1e-6)
-        model.config = model.config.replace(free_nats=1e3, kl_scale=1.0)
+        model.kl_loss = FreeNatsKL(1.0, 1e3)
         loss, metrics, _ = self._parts(model, batch)
         self.assertAllClose(
             loss, 1e3 + float(metrics["image_loss"] + metrics["reward_loss"]), rtol=1e-6

@@ -124,35 +124,33 @@ MUTATIONS = (
     ),
     Mutation(
         "kl_swapped",
-        "dreamer_tf/world_model.py",
-        "self.rssm.distribution(posterior).kl_divergence(\n"
-        "                self.rssm.distribution(prior)\n",
-        "self.rssm.distribution(prior).kl_divergence(\n"
-        "                self.rssm.distribution(posterior)\n",
+        "dreamer_tf/learning/losses.py",
+        "rssm.distribution(posterior).kl_divergence(rssm.distribution(prior))",
+        "rssm.distribution(prior).kl_divergence(rssm.distribution(posterior))",
         MATH_TESTS,
         "KL(prior || posterior) instead of KL(posterior || prior)",
     ),
     Mutation(
         "free_nats_per_step",
-        "dreamer_tf/world_model.py",
-        "kl_term = config.kl_scale * tf.maximum(divergence, config.free_nats)",
-        "kl_term = config.kl_scale * tf.reduce_mean(tf.maximum("
-        "self.rssm.distribution(posterior).kl_divergence("
-        "self.rssm.distribution(prior)), config.free_nats))",
+        "dreamer_tf/learning/losses.py",
+        "loss = self.scale * tf.maximum(divergence, self.free_nats)",
+        "loss = self.scale * tf.reduce_mean(tf.maximum("
+        "rssm.distribution(posterior).kl_divergence("
+        "rssm.distribution(prior)), self.free_nats))",
         MATH_TESTS,
         "free nats applied per step instead of to the batch mean",
     ),
     Mutation(
         "kl_scale_ignored",
-        "dreamer_tf/world_model.py",
-        "kl_term = config.kl_scale * tf.maximum(",
-        "kl_term = tf.maximum(",
+        "dreamer_tf/learning/losses.py",
+        "loss = self.scale * tf.maximum(",
+        "loss = tf.maximum(",
         MATH_TESTS,
         "kl_scale ignored",
     ),
     Mutation(
         "image_offset",
-        "dreamer_tf/world_model.py",
+        "dreamer_tf/learning/world_model.py",
         "return tf.cast(image, tf.float32) / 255.0 - 0.5",
         "return tf.cast(image, tf.float32) / 255.0",
         MATH_TESTS,
@@ -160,7 +158,7 @@ MUTATIONS = (
     ),
     Mutation(
         "tanh_rewards_ignored",
-        "dreamer_tf/world_model.py",
+        "dreamer_tf/learning/world_model.py",
         "target = tf.tanh(target)",
         "target = target",
         MATH_TESTS,
@@ -168,7 +166,7 @@ MUTATIONS = (
     ),
     Mutation(
         "pcont_target_undiscounted",
-        "dreamer_tf/world_model.py",
+        "dreamer_tf/learning/world_model.py",
         'target = tf.cast(data["discount"], tf.float32) * config.discount',
         'target = tf.cast(data["discount"], tf.float32)',
         MATH_TESTS,
@@ -176,7 +174,7 @@ MUTATIONS = (
     ),
     Mutation(
         "pcont_scale_ignored",
-        "dreamer_tf/world_model.py",
+        "dreamer_tf/learning/world_model.py",
         'log_likelihoods["pcont"] = config.pcont_scale * pcont',
         'log_likelihoods["pcont"] = pcont',
         MATH_TESTS,
@@ -240,7 +238,7 @@ MUTATIONS = (
     ),
     Mutation(
         "imagine_keeps_last_start",
-        "dreamer_tf/actor_critic.py",
+        "dreamer_tf/learning/actor_critic.py",
         "if self.config.pcont:\n            start = {",
         "if False:\n            start = {",
         MATH_TESTS,
@@ -248,7 +246,7 @@ MUTATIONS = (
     ),
     Mutation(
         "imagine_short_horizon",
-        "dreamer_tf/actor_critic.py",
+        "dreamer_tf/learning/actor_critic.py",
         "step, tf.range(self.config.horizon), start, parallel_iterations=1",
         "step, tf.range(self.config.horizon - 1), start, parallel_iterations=1",
         MATH_TESTS,
@@ -256,7 +254,7 @@ MUTATIONS = (
     ),
     Mutation(
         "imagined_actions_without_gradient",
-        "dreamer_tf/actor_critic.py",
+        "dreamer_tf/learning/actor_critic.py",
         "action = self.actor(features).sample()",
         "action = tf.stop_gradient(self.actor(features).sample())",
         MATH_TESTS,
@@ -264,7 +262,7 @@ MUTATIONS = (
     ),
     Mutation(
         "actor_sees_features_with_gradient",
-        "dreamer_tf/actor_critic.py",
+        "dreamer_tf/learning/actor_critic.py",
         "features = tf.stop_gradient(rssm.features(state))",
         "features = rssm.features(state)",
         MATH_TESTS,
@@ -272,7 +270,7 @@ MUTATIONS = (
     ),
     Mutation(
         "weights_not_cumulative",
-        "dreamer_tf/actor_critic.py",
+        "dreamer_tf/learning/actor_critic.py",
         "weights = tf.math.cumprod(\n"
         "            tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0\n"
         "        )",
@@ -282,7 +280,7 @@ MUTATIONS = (
     ),
     Mutation(
         "value_loss_shifted",
-        "dreamer_tf/actor_critic.py",
+        "dreamer_tf/learning/actor_critic.py",
         "log_prob = value.log_prob(targets)[:-1]",
         "log_prob = value.log_prob(tf.roll(targets, 1, 0))[1:]",
         MATH_TESTS,
@@ -290,7 +288,7 @@ MUTATIONS = (
     ),
     Mutation(
         "lambda_mixing",
-        "dreamer_tf/returns.py",
+        "dreamer_tf/learning/returns.py",
         "inputs = reward + pcont * next_value * (1 - lambda_)",
         "inputs = reward + pcont * next_value * lambda_",
         VALUE_TESTS,
@@ -298,7 +296,7 @@ MUTATIONS = (
     ),
     Mutation(
         "lambda_alignment",
-        "dreamer_tf/returns.py",
+        "dreamer_tf/learning/returns.py",
         "next_value = tf.concat([value[1:], bootstrap[None]], 0)",
         "next_value = value",
         VALUE_TESTS,
@@ -370,7 +368,7 @@ MUTATIONS = (
     ),
     Mutation(
         "no_reset_on_first",
-        "dreamer_tf/policy.py",
+        "dreamer_tf/acting/policy.py",
         "lambda value: tf.where(starts, tf.zeros_like(value), value),",
         "lambda value: value,",
         DISTRIBUTION_TESTS,
@@ -439,7 +437,7 @@ MUTATIONS = (
     ),
     Mutation(
         "checkpoint_no_fallback",
-        "dreamer_tf/checkpoints.py",
+        "dreamer_tf/run/checkpoints.py",
         "for number in numbers:",
         "for number in numbers[:1]:",
         RUN_TESTS,
@@ -447,7 +445,7 @@ MUTATIONS = (
     ),
     Mutation(
         "checkpoint_restores_nonfinite",
-        "dreamer_tf/checkpoints.py",
+        "dreamer_tf/run/checkpoints.py",
         'raise ValueError(f"non-finite values in {nonfinite[0]}")',
         "pass",
         RUN_TESTS,
@@ -455,7 +453,7 @@ MUTATIONS = (
     ),
     Mutation(
         "checkpoint_saves_nonfinite",
-        "dreamer_tf/checkpoints.py",
+        "dreamer_tf/run/checkpoints.py",
         "        nonfinite = nonfinite_variables(self.variables)\n"
         "        if nonfinite:\n            raise RunError(",
         "        nonfinite = []\n        if nonfinite:\n            raise RunError(",
@@ -464,7 +462,7 @@ MUTATIONS = (
     ),
     Mutation(
         "no_logdir_lock",
-        "dreamer_tf/rundir.py",
+        "dreamer_tf/run/rundir.py",
         "fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)",
         "os.fsync(descriptor)",
         RUN_TESTS,
@@ -472,7 +470,7 @@ MUTATIONS = (
     ),
     Mutation(
         "pretraining_not_a_phase",
-        "dreamer_tf/training.py",
+        "dreamer_tf/run/loop.py",
         "progress.last_train.assign(self.frames)",
         "progress.last_train.assign(0)",
         RUN_TESTS,
@@ -480,7 +478,7 @@ MUTATIONS = (
     ),
     Mutation(
         "loop_stores_nonfinite",
-        "dreamer_tf/training.py",
+        "dreamer_tf/run/loop.py",
         "problem = find_nonfinite(episode)",
         "problem = None",
         RUN_TESTS,

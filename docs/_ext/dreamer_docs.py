@@ -8,7 +8,7 @@
 - ``.. dreamer-public-symbols::`` lists ``dreamer_tf.__all__`` with links to
   the API pages.
 - ``.. dreamer-tensorboard-tags::`` lists the TensorBoard tags of
-  :mod:`dreamer_tf.summaries` (scalars, then videos) with the name each has
+  :mod:`dreamer_tf.run.summaries` (scalars, then videos) with the name each has
   in ``metrics.jsonl`` and its description.
 
 Nothing here is written by hand twice: adding a config field, a flagfile or a
@@ -210,7 +210,7 @@ class TensorBoardTags(SphinxDirective):
     """Lists every TensorBoard tag, by section, with its description."""
 
     def run(self) -> list[nodes.Node]:
-        from dreamer_tf import summaries
+        from dreamer_tf.run import summaries
 
         self.env.note_dependency(summaries.__file__)
         named_tags = sorted(

@@ -57,7 +57,7 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
     case: every observation with ``is_first`` starts an episode (reset the
     latent state there; the action that led to it is zero), every observation
     with ``is_last`` ends one (store the episode). See
-    :class:`dreamer_tf.driver.Driver`.
+    :class:`dreamer_tf.acting.driver.Driver`.
 
     Returned rewards are float32 ``[num_envs]``; ``infos["discount"]`` is
     float ``[num_envs]`` (1.0 on reset), following gymnasium's vector info

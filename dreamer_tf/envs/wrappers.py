@@ -1,9 +1,7 @@
 """Wrappers that gymnasium does not provide, and helpers for our action spaces.
 
-Action-space convention of every environment made by
-:func:`dreamer_tf.envs.make_env`: a continuous space is
-``Box(-1, 1, (n,), float32)``; a discrete one is exposed one-hot as
-``Box(0, 1, (n,), float32)``.
+Every environment made by :func:`dreamer_tf.envs.make_env` follows the
+action-space convention of :mod:`dreamer_tf.spaces`.
 """
 
 from typing import Any
@@ -12,28 +10,13 @@ import gymnasium
 import numpy as np
 from PIL import Image
 
+from dreamer_tf.spaces import is_one_hot_space
+
 # Tolerance for one-hot actions: a straight-through sample
 # ``one_hot + probs - stop_gradient(probs)`` is one-hot only up to rounding.
 _ONE_HOT_TOLERANCE = 1e-3
 
 FLAG_KEYS = ("is_first", "is_last", "is_terminal")
-
-
-def is_one_hot_space(space: gymnasium.Space) -> bool:
-    """Tells whether an action space is our one-hot encoding of a discrete space.
-
-    Args:
-        space: An action space.
-
-    Returns:
-        True for a 1-d ``Box`` whose lows are all 0 and highs all 1.
-    """
-    return (
-        isinstance(space, gymnasium.spaces.Box)
-        and len(space.shape) == 1
-        and bool(np.all(space.low == 0.0))
-        and bool(np.all(space.high == 1.0))
-    )
 
 
 def random_actions(

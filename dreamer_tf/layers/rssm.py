@@ -1,8 +1,22 @@
 """The Recurrent State-Space Model (RSSM) of PlaNet and Dreamer.
 
-A state is a dict ``{mean, std, stoch, deter}`` that ``tf.nest`` maps over:
-``deter`` is the GRU's deterministic path, ``stoch`` a sample of the diagonal
-Gaussian with ``mean`` and ``std``.
+A state is a dict of tensors that ``tf.nest`` maps over. The cell declares
+it (the *state protocol*), and everything that holds a state reads the
+declaration instead of naming entries: the agent's initial state, the policy
+step, the SavedModel export, imagination and the world model's loss.
+
+- :attr:`RSSMCell.state_shapes`: each entry's shape without batch dims
+  (float32); for the paper's cell ``{mean, std, stoch, deter}``, where
+  ``deter`` is the GRU's deterministic path and ``stoch`` a sample of the
+  diagonal Gaussian with ``mean`` and ``std``.
+- :meth:`RSSMCell.initial_state`: the all-zero state of an episode's start.
+- :meth:`RSSMCell.features` and :attr:`RSSMCell.feature_size`: the heads'
+  input.
+- :meth:`RSSMCell.distribution`: the distribution over the latent that a
+  state holds, for the KL term and entropies.
+- :attr:`RSSMCell.stats_size` and :meth:`RSSMCell.latent_state`: how the
+  prior and posterior layers' outputs become a state; a cell with another
+  latent (e.g. categorical) overrides these with the three above.
 """
 
 from __future__ import annotations
@@ -65,9 +79,29 @@ class RSSMCell(keras.layers.Layer):
         self.prior_input = keras.layers.Dense(hidden_size, activation)
         self.gru = GRUCell(deter_size)
         self.prior_hidden = keras.layers.Dense(hidden_size, activation)
-        self.prior_stats = keras.layers.Dense(2 * stoch_size)
+        self.prior_stats = keras.layers.Dense(self.stats_size)
         self.posterior_hidden = keras.layers.Dense(hidden_size, activation)
-        self.posterior_stats = keras.layers.Dense(2 * stoch_size)
+        self.posterior_stats = keras.layers.Dense(self.stats_size)
+
+    @property
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each entry of a state, by name: its shape without the batch dims.
+
+        Every entry is float32. A subclass with another latent returns its
+        own entries; it must keep ``deter``, the recurrent state.
+        """
+        stoch = (self.stoch_size,)
+        return {
+            "mean": stoch,
+            "std": stoch,
+            "stoch": stoch,
+            "deter": (self.deter_size,),
+        }
+
+    @property
+    def stats_size(self) -> int:
+        """Outputs of the prior's and posterior's last layer: ``2 * stoch_size``."""
+        return 2 * self.stoch_size
 
     @property
     def feature_size(self) -> int:
@@ -82,31 +116,40 @@ class RSSMCell(keras.layers.Layer):
             dtype: Dtype of the entries.
 
         Returns:
-            A state dict with entries ``[batch_size, size]``.
+            A state dict with entries ``[batch_size, *shape]`` of
+            :attr:`state_shapes`.
         """
-        sizes = {
-            "mean": self.stoch_size,
-            "std": self.stoch_size,
-            "stoch": self.stoch_size,
-            "deter": self.deter_size,
+        return {
+            key: tf.zeros([batch_size, *shape], dtype)
+            for key, shape in self.state_shapes.items()
         }
-        return {key: tf.zeros([batch_size, size], dtype) for key, size in sizes.items()}
 
-    @staticmethod
-    def features(state: State) -> tf.Tensor:
+    def features(self, state: State) -> tf.Tensor:
         """The input of every head: ``concat(stoch, deter)``."""
         return tf.concat([state["stoch"], state["deter"]], -1)
 
-    @staticmethod
-    def distribution(state: State) -> tfd.Distribution:
+    def distribution(self, state: State) -> tfd.Distribution:
         """The diagonal Gaussian ``Normal(mean, std)`` over ``stoch``."""
         return tfd.Independent(tfd.Normal(state["mean"], state["std"]), 1)
 
-    def _gaussian_state(self, stats_layer, hidden, deter) -> State:
-        mean, raw_std = tf.split(tf.cast(stats_layer(hidden), tf.float32), 2, -1)
+    def latent_state(self, stats: tf.Tensor, deter: tf.Tensor) -> State:
+        """The state for a prior or posterior layer's output and the GRU's state.
+
+        Args:
+            stats: ``[batch, stats_size]`` float32: the mean and the raw std,
+                ``std = softplus(raw) + min_std``.
+            deter: ``[batch, deter_size]``, the deterministic state.
+
+        Returns:
+            The state, with ``stoch`` a reparameterised sample.
+        """
+        mean, raw_std = tf.split(stats, 2, -1)
         std = tf.nn.softplus(raw_std) + self.min_std
         stoch = tfd.Normal(mean, std).sample()
         return {"mean": mean, "std": std, "stoch": stoch, "deter": deter}
+
+    def _state_from(self, stats_layer, hidden, deter) -> State:
+        return self.latent_state(tf.cast(stats_layer(hidden), tf.float32), deter)
 
     def prior_step(self, state: State, action: tf.Tensor) -> State:
         """One transition step ``q(s_t | s_{t-1}, a_{t-1})`` (the "img step")."""
@@ -116,7 +159,7 @@ class RSSMCell(keras.layers.Layer):
         hidden = self.prior_input(flat_inputs)
         deter, _ = self.gru(hidden, [flat_deter])
         deter = tf.cast(deter, tf.float32)
-        prior = self._gaussian_state(self.prior_stats, self.prior_hidden(deter), deter)
+        prior = self._state_from(self.prior_stats, self.prior_hidden(deter), deter)
         return tf.nest.map_structure(lambda x: restore_batch(x, batch_shape), prior)
 
     def posterior_step(
@@ -130,7 +173,7 @@ class RSSMCell(keras.layers.Layer):
         prior = self.prior_step(state, action)
         inputs = tf.concat([prior["deter"], tf.cast(embed, prior["deter"].dtype)], -1)
         hidden = self.posterior_hidden(inputs)
-        posterior = self._gaussian_state(self.posterior_stats, hidden, prior["deter"])
+        posterior = self._state_from(self.posterior_stats, hidden, prior["deter"])
         return posterior, prior
 
     def build(self, state_shape, action_shape, embed_shape=None):

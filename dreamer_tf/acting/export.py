@@ -1,0 +1,210 @@
+"""Exports a trained agent's policy as a TensorFlow SavedModel.
+
+The SavedModel needs only TensorFlow to run: no dreamer_tf, Keras classes or
+TensorFlow Probability at load time. Its ``serving_default`` signature is one
+step of the evaluation policy, as :meth:`dreamer_tf.agent.Dreamer.policy`
+with ``training=False`` but without exploration noise::
+
+    policy = tf.saved_model.load(directory)
+    step = policy.signatures["serving_default"]
+    state = policy.initial_state(tf.constant(num_envs))
+    outputs = step(image=image, is_first=is_first, **state)
+    action = outputs.pop("action")
+    state = outputs  # the RSSM state and prev_action: feed back next step
+
+The state's entries are those the agent's RSSM cell declares
+(:attr:`~dreamer_tf.layers.RSSMCell.state_shapes`; ``deter``, ``stoch``,
+``mean`` and ``std`` for the paper's cell), plus ``prev_action``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import gymnasium as gym
+import tensorflow as tf
+
+from dreamer_tf.acting.policy import policy_step
+from dreamer_tf.files import replace_directory
+
+PREVIOUS_ACTION = "prev_action"
+
+
+class _PolicyModule(tf.Module):
+    """Holds the world model and actor-critic and traces the policy step."""
+
+    def __init__(self, agent, observation_specs: dict[str, tf.TensorSpec]):
+        super().__init__(name="dreamer_policy")
+        self.world_model = agent.world_model
+        self.actor_critic = agent.actor_critic
+        self._state_shapes = {
+            **agent.world_model.rssm.state_shapes,
+            PREVIOUS_ACTION: (agent.action_size,),
+        }
+        clashes = sorted(set(self._state_shapes) & {*observation_specs, "is_first"})
+        if clashes:
+            raise ValueError(
+                f"The RSSM state entry {clashes[0]!r} has the name of an "
+                "observation input; rename it in the cell's state_shapes."
+            )
+        input_specs = dict(observation_specs)
+        input_specs["is_first"] = tf.TensorSpec([None], tf.bool, name="is_first")
+        for key, shape in self._state_shapes.items():
+            input_specs[key] = tf.TensorSpec([None, *shape], tf.float32, name=key)
+        self.step = tf.function(self._step, input_signature=[input_specs])
+        self.initial_state = tf.function(
+            self._initial_state,
+            input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")],
+        )
+
+    def _initial_state(self, batch_size: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {
+            key: tf.zeros([batch_size, *shape], tf.float32)
+            for key, shape in self._state_shapes.items()
+        }
+
+    def _step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        # The agent's policy step (dreamer_tf.acting.policy), with the mode action.
+        observation = {
+            key: value for key, value in inputs.items() if key not in self._state_shapes
+        }
+        latent = {
+            key: inputs[key] for key in self._state_shapes if key != PREVIOUS_ACTION
+        }
+        latent, distribution = policy_step(
+            self.world_model,
+            self.actor_critic,
+            observation,
+            latent,
+            inputs[PREVIOUS_ACTION],
+        )
+        action = tf.cast(distribution.mode(), tf.float32)
+        return {"action": action, **latent, PREVIOUS_ACTION: action}
+
+
+def export_policy(
+    agent,
+    directory: str,
+    observation_space: gym.spaces.Dict | None = None,
+) -> None:
+    """Saves the agent's noise-free (mode) policy step as a SavedModel.
+
+    The ``serving_default`` signature maps (observation, recurrent state) to
+    (action, next state) for a batch of environments:
+
+    - Inputs: ``image`` uint8 ``[None, H, W, C]`` if the agent sees pixels,
+      else every float vector key of :attr:`Dreamer.vector_keys` (float32
+      ``[None, dim]``); ``is_first`` bool ``[None]``, which resets the state
+      of those rows to zeros (the start of an episode); the state: each
+      entry of the RSSM cell's :attr:`~dreamer_tf.layers.RSSMCell.state_shapes`
+      and ``prev_action``, float32 ``[None, *shape]``.
+    - Outputs: ``action`` float32 ``[None, action_size]`` and the next state
+      (the same entries; ``prev_action`` is the action).
+
+    The action is the actor's mode without exploration noise: the argmax
+    one-hot for discrete actions; for the tanh-Normal actor, as in
+    :class:`~dreamer_tf.distributions.SampleDist`, the most likely of 100
+    samples, so continuous actions vary slightly from call to call. ``stoch``
+    is a sample of the posterior, as when the agent acts.
+
+    The loaded object also has ``initial_state(batch_size)`` (an int32
+    scalar; also the ``initial_state`` signature), the all-zero state of the
+    start of an episode. Zero tensors of the input sizes serve as well.
+
+    The SavedModel is written to a temporary directory beside ``directory``
+    and renamed into place, so readers never see a partial export; an
+    existing export at ``directory`` is replaced. Local paths only (the
+    rename uses ``os.rename``).
+
+    Args:
+        agent: A :class:`~dreamer_tf.agent.Dreamer` (anything with its
+            ``world_model``, ``actor_critic``, ``action_size`` and
+            ``vector_keys``).
+        directory: Where to write the SavedModel.
+        observation_space: The environment's observation space, for the input
+            shapes; pass it where you have it. If ``None``, they are read from
+            the model: the image shape from the decoder (or the shape the
+            encoder was built with), the size of a single vector key from the
+            encoder's first layer. The model records only the total size of
+            several vector keys, so each is then ``[None, None]`` and must be
+            fed with the size the agent was trained with.
+
+    Raises:
+        ValueError: If ``observation_space`` lacks a key the agent needs, or
+            it is ``None`` and the image shape cannot be read from the model.
+        FileExistsError: If ``directory`` is an existing file.
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise FileExistsError(
+            f"Cannot export the policy to {directory}: it is a file. Choose a "
+            "directory path."
+        )
+    module = _PolicyModule(agent, _observation_specs(agent, observation_space))
+    signatures = {
+        "serving_default": module.step.get_concrete_function(),
+        "initial_state": module.initial_state.get_concrete_function(),
+    }
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.", dir=parent)
+    try:
+        tf.saved_model.save(module, staging, signatures=signatures)
+        replace_directory(staging, directory)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+
+
+def _observation_specs(
+    agent, observation_space: gym.spaces.Dict | None
+) -> dict[str, tf.TensorSpec]:
+    """The observation inputs of the signature: the image or the vector keys."""
+    world_model = agent.world_model
+    spaces = {} if observation_space is None else dict(observation_space.spaces)
+    if world_model.uses_pixels:
+        if observation_space is not None and "image" not in spaces:
+            raise ValueError(
+                "The agent sees pixels but observation_space has no 'image' key; "
+                f"it has {sorted(spaces)}."
+            )
+        shape = tuple(spaces["image"].shape) if spaces else _model_image_shape(agent)
+        return {"image": tf.TensorSpec([None, *shape], tf.uint8, name="image")}
+    keys = tuple(agent.vector_keys)
+    missing = [key for key in keys if key not in spaces]
+    if observation_space is not None and missing:
+        raise ValueError(
+            f"observation_space lacks the agent's vector keys {missing}; it has "
+            f"{sorted(spaces)}."
+        )
+    if observation_space is not None:
+        shapes = {key: tuple(spaces[key].shape) for key in keys}
+    elif len(keys) == 1:
+        first_layer = world_model.encoder.hidden_layers[0]
+        shapes = {keys[0]: (int(first_layer.kernel.shape[0]),)}
+    else:
+        # The model records only the total size of the concatenated vectors.
+        shapes = {key: (None,) for key in keys}
+    return {
+        key: tf.TensorSpec([None, *shape], tf.float32, name=key)
+        for key, shape in shapes.items()
+    }
+
+
+def _model_image_shape(agent) -> tuple[int, int, int]:
+    """The image shape the world model was built for."""
+    decoder = agent.world_model.decoder
+    if decoder is not None:
+        return tuple(decoder.image_shape)
+    # Keras 3 records the input shape a layer was built with; no public API
+    # exposes it, so read it defensively.
+    built = getattr(agent.world_model.encoder, "_build_shapes_dict", None) or {}
+    shape = built.get("input_shape")
+    if shape is None or len(shape) < 3 or None in tuple(shape)[-3:]:
+        raise ValueError(
+            "Cannot tell the image shape of this agent (its world model has no "
+            "decoder); pass observation_space to export_policy."
+        )
+    return tuple(int(size) for size in tuple(shape)[-3:])

@@ -1,0 +1,208 @@
+"""Behaviour learning in imagination: rollouts, value targets, actor and value losses."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from dreamer_tf.config import DreamerConfig
+from dreamer_tf.layers import OneHotActor, TanhNormalActor, ValueHead
+from dreamer_tf.learning.parts import Part, make_part
+from dreamer_tf.learning.returns import lambda_return, nstep_return, reward_sum_return
+from dreamer_tf.learning.world_model import WorldModel
+
+
+@keras.saving.register_keras_serializable(package="dreamer_tf")
+class ActorCritic(keras.layers.Layer):
+    """The actor and the value model, trained on imagined trajectories.
+
+    From every posterior state of a batch, the world model is rolled out for
+    ``horizon`` steps with actions from the actor. The actor maximises the
+    value estimate (the paper's Eq. 7) by backpropagating through the learned
+    dynamics; the value model regresses the same estimate (Eq. 8). A
+    subclass may override :meth:`value_targets`, :meth:`actor_loss` and
+    :meth:`value_loss`.
+
+    Args:
+        config: The hyperparameters.
+        action_size: Size of the action vector (or number of discrete actions).
+        discrete: One-hot actor for discrete actions, else tanh-Normal.
+        actor: A :data:`~dreamer_tf.learning.parts.Part` mapping features
+            ``[..., feature_dim]`` to an action distribution with
+            reparameterised ``sample``, ``mode`` and ``entropy``; the config's
+            actor if ``None``.
+        value: A part mapping features to a distribution over the value
+            (with ``mode`` and ``log_prob``); the config's
+            :class:`~dreamer_tf.layers.ValueHead` if ``None``.
+        **kwargs: Passed to :class:`keras.layers.Layer`.
+    """
+
+    def __init__(
+        self,
+        config: DreamerConfig | dict,
+        action_size: int,
+        discrete: bool,
+        actor: Part = None,
+        value: Part = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = DreamerConfig.from_dict(config)
+        self.config = config
+        self.action_size = int(action_size)
+        self.discrete = bool(discrete)
+        self.actor = make_part(actor, self._default_actor, "actor")
+        self.value = make_part(
+            value,
+            lambda: ValueHead(
+                num_layers=config.value_layers,
+                units=config.num_units,
+                activation=config.dense_activation,
+            ),
+            "value",
+        )
+
+    def _default_actor(self) -> keras.layers.Layer:
+        config, act = self.config, self.config.dense_activation
+        if self.discrete:
+            return OneHotActor(
+                self.action_size, config.actor_layers, config.num_units, act
+            )
+        return TanhNormalActor(
+            self.action_size,
+            config.actor_layers,
+            config.num_units,
+            act,
+            init_std=config.actor_init_std,
+            min_std=config.actor_min_std,
+            mean_scale=config.actor_mean_scale,
+        )
+
+    def parts(self) -> dict[str, keras.layers.Layer]:
+        """The actor and the value model, by argument name."""
+        return {"actor": self.actor, "value": self.value}
+
+    def get_config(self) -> dict:
+        """The constructor's arguments, both parts serialised with their config."""
+        return {
+            **super().get_config(),
+            "config": self.config.to_dict(),
+            "action_size": self.action_size,
+            "discrete": self.discrete,
+            **{
+                name: keras.saving.serialize_keras_object(layer)
+                for name, layer in self.parts().items()
+            },
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> ActorCritic:
+        """Rebuilds the actor-critic (unbuilt) from :meth:`get_config`."""
+        config = dict(config)
+        for name in ("actor", "value"):
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
+
+    def imagine(self, world_model: WorldModel, start: dict[str, tf.Tensor]):
+        """Rolls the prior forward ``horizon`` steps from every start state.
+
+        Args:
+            world_model: Provides the RSSM.
+            start: Posterior states ``[batch, time, size]``; gradients are
+                stopped at them.
+
+        Returns:
+            Imagined states ``[horizon, batch * time, size]`` (the start state
+            is not part of the trajectory).
+        """
+        if self.config.pcont:
+            start = {key: value[:, :-1] for key, value in start.items()}
+        start = {
+            key: tf.stop_gradient(tf.reshape(value, [-1, *value.shape[2:]]))
+            for key, value in start.items()
+        }
+        rssm = world_model.rssm
+
+        def step(state, _):
+            features = tf.stop_gradient(rssm.features(state))
+            action = self.actor(features).sample()
+            return rssm.prior_step(state, action)
+
+        # Sequential for repeatable sampling; see RSSMCell.observe().
+        return tf.scan(
+            step, tf.range(self.config.horizon), start, parallel_iterations=1
+        )
+
+    def value_targets(
+        self, world_model: WorldModel, features: tf.Tensor, value=None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Value estimates of imagined features and their weights.
+
+        Args:
+            world_model: Provides the reward and continuation heads.
+            features: Imagined features ``[horizon, batch, feature_dim]``.
+            value: The value model's distribution at ``features`` if already
+                computed (it is then not computed again).
+
+        Returns:
+            ``(returns, weights)``, both ``[horizon - 1, batch]``; the weights
+            ``cumprod([1, p_0, ..., p_{H-3}])`` carry no gradient.
+        """
+        config = self.config
+        reward = world_model.reward_head(features).mode()
+        if world_model.continue_head is not None:
+            pcont = world_model.continue_head(features).mean()
+        else:
+            pcont = config.discount * tf.ones_like(reward)
+        if config.value_estimator == "reward_sum":
+            returns = reward_sum_return(reward[:-1], pcont[:-1])
+        else:
+            value = (self.value(features) if value is None else value).mode()
+            if config.value_estimator == "nstep":
+                returns = nstep_return(
+                    reward[:-1], value[:-1], pcont[:-1], value[-1], config.nstep
+                )
+            else:
+                returns = lambda_return(
+                    reward[:-1], value[:-1], pcont[:-1], value[-1], config.lambda_
+                )
+        weights = tf.math.cumprod(
+            tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0
+        )
+        return returns, tf.stop_gradient(weights)
+
+    @staticmethod
+    def actor_loss(returns: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        """``-mean(weights * returns)``: maximise the imagined value estimate."""
+        return -tf.reduce_mean(weights * returns)
+
+    def value_loss(
+        self, features: tf.Tensor, returns: tf.Tensor, weights: tf.Tensor, value=None
+    ) -> tf.Tensor:
+        """``-mean(weights * log p(stop_gradient(returns)))`` of the value model.
+
+        The value model is trained on the first ``horizon - 1`` imagined
+        states; no gradient reaches the features or the targets.
+
+        Args:
+            features: Imagined features ``[horizon, batch, feature_dim]``.
+            returns: Value targets ``[horizon - 1, batch]``.
+            weights: Their weights, same shape.
+            value: The value model's distribution at ``features`` if already
+                computed for the targets (one pass then serves both; only the
+                value model's own gradient of this loss is ever taken).
+
+        Returns:
+            The scalar loss.
+        """
+        if value is None:
+            value = self.value(tf.stop_gradient(features))
+        # The last state has no target: pad, then drop its log-density.
+        targets = tf.stop_gradient(tf.concat([returns, tf.zeros_like(returns[:1])], 0))
+        log_prob = value.log_prob(targets)[:-1]
+        return -tf.reduce_mean(weights * log_prob)
+
+    def policy(self, features: tf.Tensor):
+        """The action distribution at ``features``."""
+        return self.actor(features)

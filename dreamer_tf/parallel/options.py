@@ -1,0 +1,250 @@
+"""The options of acting and learning in parallel, checked before a run starts.
+
+Actors: ``--actors=0`` alternates acting and learning in one process; ``N >=
+1`` actors collect in their own processes (``--actor_backend=process``) or Ray
+actors (``--actor_backend=ray``) while the learner trains.
+
+Learner: how the learner's updates are spread over one device, several, or
+several hosts. ``--learner=default`` trains on TensorFlow's default device;
+``--learner=mirrored`` on every GPU of the machine
+(``tf.distribute.MirroredStrategy``); ``--learner=multi_worker`` on several
+processes or hosts that each run the same command
+(``tf.distribute.MultiWorkerMirroredStrategy`` from ``TF_CONFIG``), each a
+data-parallel shard of the synchronous loop (see :mod:`dreamer_tf.parallel.multi_worker`).
+
+This module does not import TensorFlow, so bad options fail in a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import pathlib
+import socket
+
+LEARNERS = ("default", "mirrored", "multi_worker")
+# Worker i > 0 of a multi-worker learner runs with seed + i * this stride, so
+# its environments, sampling and exploration differ from every other worker's.
+WORKER_SEED_STRIDE = 1_000_000
+WORKERS_DIRECTORY = "workers"
+BACKENDS = ("process", "ray")
+DISTRIBUTED_EXTRA = "pip install -e '.[distributed]'"
+_CONNECT_TIMEOUT_S = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerOptions:
+    """The learner's ``tf.distribute`` strategy.
+
+    Attributes:
+        learner: ``default``, ``mirrored`` or ``multi_worker``.
+        cpu_devices: For tests on a machine without GPUs: split the CPU into
+            this many logical devices and mirror over them (``mirrored``
+            only); 0 mirrors over the GPUs.
+    """
+
+    learner: str = "default"
+    cpu_devices: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerTask:
+    """This process's place in a multi-worker learner.
+
+    Attributes:
+        index: 0 for the chief (the ``chief`` task, or worker 0 of a cluster
+            without one), then the others in ``TF_CONFIG``'s order, as
+            TensorFlow numbers them.
+        count: Number of workers (chief included).
+    """
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process owns the run's directory."""
+        return self.index == 0
+
+
+def worker_task(options: LearnerOptions, environ=os.environ) -> WorkerTask:
+    """This process's task: from ``TF_CONFIG`` for ``multi_worker``, else alone.
+
+    Args:
+        options: The learner options.
+        environ: The environment holding ``TF_CONFIG``.
+
+    Raises:
+        ValueError: If ``TF_CONFIG`` is missing or does not name this worker
+            in its cluster.
+    """
+    if options.learner != "multi_worker":
+        return WorkerTask()
+    text = environ.get("TF_CONFIG")
+    if not text:
+        raise ValueError(
+            "--learner=multi_worker needs TF_CONFIG (the cluster and this "
+            "worker's task) in the environment; see docs/scaling.rst."
+        )
+    try:
+        tf_config = json.loads(text)
+        cluster, task = tf_config["cluster"], tf_config["task"]
+        chiefs, workers = cluster.get("chief", []), cluster.get("worker", [])
+        kind, index = task["type"], int(task["index"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(
+            f"TF_CONFIG is not a cluster and task ({type(error).__name__}: "
+            f"{error}); see docs/scaling.rst for its form."
+        ) from None
+    jobs = {"chief": chiefs, "worker": workers}
+    if set(cluster) - set(jobs) or len(chiefs) > 1:
+        raise ValueError(
+            "TF_CONFIG's cluster may hold one 'chief' and 'worker' tasks only, "
+            f"got {sorted(cluster)} with {len(chiefs)} chief(s)."
+        )
+    if kind not in jobs or not 0 <= index < len(jobs[kind]):
+        raise ValueError(
+            f"TF_CONFIG's task {kind}:{index} is not in its cluster "
+            f"({len(chiefs)} chief, {len(workers)} workers)."
+        )
+    offset = len(chiefs) if kind == "worker" else 0
+    return WorkerTask(index + offset, len(chiefs) + len(workers))
+
+
+def check_learner_options(
+    options: LearnerOptions, batch_size: int, actors: int, eval_only: bool
+) -> WorkerTask:
+    """Validates the options before anything expensive starts.
+
+    The replica count of ``mirrored`` over GPUs is known only once
+    TensorFlow lists them; :func:`dreamer_tf.parallel.strategies.make_strategy`
+    checks it then, before any model is built.
+
+    Args:
+        options: The learner options.
+        batch_size: The global batch size, which every replica gets an equal
+            share of.
+        actors: The run's number of actors.
+        eval_only: Whether the run only evaluates.
+
+    Returns:
+        This process's task (see :func:`worker_task`).
+
+    Raises:
+        ValueError: With a one-line message.
+    """
+    if options.learner not in LEARNERS:
+        raise ValueError(
+            f"--learner must be one of {', '.join(LEARNERS)}, got {options.learner!r}."
+        )
+    if options.cpu_devices < 0:
+        raise ValueError(
+            f"--learner_cpu_devices must be >= 0, got {options.cpu_devices}."
+        )
+    if options.cpu_devices and options.learner != "mirrored":
+        raise ValueError("--learner_cpu_devices needs --learner=mirrored.")
+    if options.cpu_devices and batch_size % options.cpu_devices:
+        raise ValueError(
+            f"batch_size {batch_size} does not split over {options.cpu_devices} "
+            "replicas; make it a multiple of --learner_cpu_devices."
+        )
+    task = worker_task(options)
+    if options.learner == "multi_worker":
+        if actors:
+            raise ValueError(
+                "--learner=multi_worker runs with --actors=0 only: each worker "
+                "collects for itself."
+            )
+        if eval_only:
+            raise ValueError(
+                "--eval_only runs in one process; drop --learner=multi_worker."
+            )
+        if batch_size % task.count:
+            raise ValueError(
+                f"batch_size {batch_size} does not split over {task.count} "
+                "workers; make it a multiple of the number of workers."
+            )
+    return task
+
+
+def worker_logdir(logdir: str, task: WorkerTask) -> str:
+    """The run directory of a worker: ``logdir`` for the chief.
+
+    Every other worker keeps its episodes, checkpoints and log in
+    ``logdir/workers/<index>``, so that workers sharing a file system (or a
+    machine) never write into each other's files.
+    """
+    if task.is_chief:
+        return logdir
+    return str(pathlib.Path(logdir) / WORKERS_DIRECTORY / str(task.index))
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorOptions:
+    """How a run acts: synchronously (0 actors) or with actor processes.
+
+    Attributes:
+        actors: Number of actors; 0 alternates acting and learning in one
+            process.
+        backend: ``process`` (multiprocessing, no extra dependency) or
+            ``ray``.
+        sync_every: Updates between weight refreshes of the actors.
+        ray_address: The Ray cluster to join (``auto`` or ``host:port``);
+            None starts a local Ray.
+    """
+
+    actors: int = 0
+    backend: str = "process"
+    sync_every: int = 10
+    ray_address: str | None = None
+
+
+def check_actor_options(options: ActorOptions, deterministic: bool) -> None:
+    """Validates the options; for Ray, that it imports and the cluster answers.
+
+    Raises:
+        ValueError: With a one-line message, within seconds.
+    """
+    if options.actors < 0:
+        raise ValueError(f"--actors must be >= 0, got {options.actors}.")
+    if options.actors and deterministic:
+        raise ValueError(
+            "--deterministic runs only with --actors=0: actors make the order "
+            "of episodes depend on timing."
+        )
+    if options.backend not in BACKENDS:
+        raise ValueError(
+            f"--actor_backend must be one of {', '.join(BACKENDS)}, got "
+            f"{options.backend!r}."
+        )
+    if options.sync_every < 1:
+        raise ValueError(f"--actor_sync_every must be >= 1, got {options.sync_every}.")
+    if options.actors and options.backend == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError(
+                "--actor_backend=ray needs Ray, which is not installed; install "
+                f"the extra: {DISTRIBUTED_EXTRA}"
+            )
+        if options.ray_address and options.ray_address != "auto":
+            check_reachable(options.ray_address)
+
+
+def check_reachable(address: str) -> None:
+    """Checks that a Ray head answers at ``host:port`` within a few seconds.
+
+    Raises:
+        ValueError: If the address is malformed or nothing answers.
+    """
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray_address must be 'auto' or host:port, got {address!r}.")
+    try:
+        with socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT_S):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"cannot reach the Ray cluster at {address} ({error}); start it with "
+            "'ray start --head' or fix --ray_address."
+        ) from None

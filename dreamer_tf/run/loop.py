@@ -1,0 +1,394 @@
+"""The training loop of one process: store, train, evaluate, log, checkpoint.
+
+:class:`Loop` holds what a run does between its start and its end (the
+replay, the updates, evaluation, logging and checkpoints) and the
+synchronous schedule of collecting and training; :class:`Progress` holds the
+counters that every checkpoint saves beside the agent; :func:`evaluate`
+plays evaluation episodes. :mod:`dreamer_tf.run.program` builds a loop and
+hands it its source of episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from dreamer_tf.acting.driver import Driver, random_policy
+from dreamer_tf.acting.policy import agent_policy
+from dreamer_tf.errors import RunError
+from dreamer_tf.parallel.strategies import ReplicaBatches, Workers
+from dreamer_tf.replay import Replay, episode_signature, find_nonfinite
+from dreamer_tf.run.calibration import value_error
+from dreamer_tf.run.summaries import encode_gif, open_loop_video
+
+logger = logging.getLogger(__name__)
+
+VALUE_ERROR_EPISODES = 10
+# An occasional skipped update is harmless; a long streak means the data or
+# the weights are broken and more updates will not mend them.
+MAX_CONSECUTIVE_SKIPPED_UPDATES = 20
+
+
+class Progress(tf.Module):
+    """Counters and RNG state saved in every checkpoint, beside the agent."""
+
+    def __init__(self):
+        super().__init__(name="progress")
+        self.updates = tf.Variable(0, dtype=tf.int64)
+        self.pretrained = tf.Variable(False)
+        self.last_train = tf.Variable(0, dtype=tf.int64)
+        self.last_eval = tf.Variable(-1, dtype=tf.int64)
+        self.last_log = tf.Variable(0, dtype=tf.int64)
+        self.rng_state = tf.Variable("", dtype=tf.string)
+
+
+def evaluate(
+    agent, eval_env, episodes: int, writer, tag: str, gif_path=None, verbose=False
+) -> list[float]:
+    """Runs ``episodes`` episodes with the mode action; logs returns and a video.
+
+    Args:
+        agent: The agent.
+        eval_env: A vector environment of one worker.
+        episodes: Number of episodes.
+        writer: The run's :class:`~dreamer_tf.run.summaries.MetricsWriter`.
+        tag: The series: scalars ``<tag>/return`` and ``<tag>/episodes``, and
+            the video ``<tag>/policy`` (``eval`` in training, ``eval_only``
+            for an evaluation of its own).
+        gif_path: Where to write the first episode as a GIF file too.
+        verbose: Print each episode's return as it finishes.
+
+    Returns:
+        The return of each episode.
+    """
+
+    def report(number: int, episode: dict) -> None:
+        if verbose:
+            print(
+                f"{tag} episode {number}/{episodes}: return "
+                f"{float(episode['reward'].sum(dtype=np.float64)):.1f} "
+                f"({len(episode['reward']) - 1} steps)",
+                flush=True,
+            )
+
+    policy = agent_policy(agent, training=False)
+    played = Driver(eval_env).episodes(policy, episodes, on_episode=report)
+    returns = [float(episode["reward"].sum(dtype=np.float64)) for episode in played]
+    frames = played[0].get("image", ())
+    step = int(agent.frames.numpy())
+    writer.write(
+        step, {f"{tag}/return": float(np.mean(returns)), f"{tag}/episodes": episodes}
+    )
+    if len(frames):
+        video = np.asarray(frames)
+        writer.video(f"{tag}/policy", video, step)
+        if gif_path is not None:
+            pathlib.Path(gif_path).write_bytes(encode_gif(video))
+    return returns
+
+
+class Loop:
+    """The schedule of the spec: prefill, pretrain, then collect and train.
+
+    :meth:`run` collects in this process between training phases; with
+    actors, :func:`dreamer_tf.parallel.actors.runner.run_actors` drives the same
+    loop's storing, training, evaluation and logging instead.
+
+    Args:
+        spec: The run.
+        logdir: Its directory.
+        agent: The Dreamer agent (restored if resuming).
+        progress: The checkpointed counters.
+        checkpoints: The run's checkpoints, restored.
+        writer: Metrics and summaries.
+        eval_env: One evaluation environment (its spaces are the training
+            environments' too).
+        workers: The workers of a multi-worker learner (see
+            :mod:`dreamer_tf.parallel.multi_worker`); the frames then count the
+            episodes of every worker's replay.
+    """
+
+    def __init__(
+        self,
+        spec,
+        logdir,
+        agent,
+        progress,
+        checkpoints,
+        writer,
+        eval_env,
+        workers: Workers | None = None,
+    ):
+        self.config = spec.config
+        self.agent, self.progress, self.checkpoints = agent, progress, checkpoints
+        self.writer, self.eval_env, self.workers = writer, eval_env, workers
+        self.batches = ReplicaBatches(agent.strategy, self.config.batch_size)
+        self.replay = Replay(
+            logdir / "episodes",
+            self.config.replay_capacity or None,
+            action_repeat=self.config.action_repeat,
+            seed=self.config.seed,
+            signature=episode_signature(
+                eval_env.single_observation_space, eval_env.single_action_space
+            ),
+        )
+        self.frames = self.replay.total_steps * self.config.action_repeat
+        if workers is not None:
+            self.frames = workers.sum([self.frames])[0]
+        agent.frames.assign(self.frames)
+        self.rng = np.random.default_rng(self.config.seed)
+        saved_rng = progress.rng_state.numpy().decode()
+        if saved_rng:
+            self.rng.bit_generator.state = json.loads(saved_rng)
+        self.train_metrics: dict[str, list[float]] = {}
+        self.consecutive_skipped_updates = 0
+        self.dropped_episodes = 0
+        self.episode_returns: list[float] = []
+        self.episode_lengths: list[int] = []
+        self.clock = (time.time(), self.frames, int(progress.updates.numpy()))
+        self.start_time = time.time()
+        self.start_frames = self.frames
+
+    def run(self, train_env, resumed: bool) -> None:
+        """Runs until ``config.steps`` frames; checkpoints and logs on the way.
+
+        Args:
+            train_env: The training environments.
+            resumed: Whether a checkpoint was restored.
+
+        Raises:
+            RunError: After :data:`MAX_CONSECUTIVE_SKIPPED_UPDATES` skipped
+                updates in a row, or if the weights became non-finite.
+        """
+        config = self.config
+        self.announce_start(resumed)
+        driver = Driver(train_env)
+        driver.reset()
+        prefill_policy = random_policy(train_env.single_action_space, self.rng)
+        train_policy = agent_policy(self.agent, training=True)
+        while self.frames < config.steps:
+            self.scheduled_work(replay_ready=len(self.replay) > 0)
+            prefilling = self.frames < config.prefill
+            result = driver.step(prefill_policy if prefilling else train_policy)
+            for env_index, episode in result.episodes:
+                self.store(env_index, episode)
+            self.frames += result.env_steps * config.action_repeat
+            self.agent.frames.assign(self.frames)
+        self.finish()
+
+    def scheduled_work(self, replay_ready: bool) -> None:
+        """Pretraining, a phase's updates, evaluation and logging, when due.
+
+        Args:
+            replay_ready: Whether there are episodes to sample from (with a
+                multi-worker learner: on every worker).
+        """
+        config, progress = self.config, self.progress
+        if self.frames >= config.prefill and replay_ready:
+            if not progress.pretrained.numpy():
+                self.train(config.pretrain)
+                progress.pretrained.assign(True)
+                # As in the paper's code, the regular phases count from here.
+                progress.last_train.assign(self.frames)
+                self.save()
+            elif self.frames - progress.last_train.numpy() >= config.train_every:
+                self.train(config.train_steps)
+                # On a fixed grid (the paper's code), so that several envs'
+                # uneven frame steps do not drift the schedule.
+                progress.last_train.assign_add(config.train_every)
+            if self.due_evaluation():
+                self.evaluate()
+        if self.frames - progress.last_log.numpy() >= config.log_every:
+            progress.last_log.assign(self.frames)
+            self.log()
+
+    def finish(self, extra: dict[str, float] | None = None) -> None:
+        """Ends the run: a last evaluation of the final weights, a log, a save."""
+        if self.progress.pretrained.numpy() and (
+            int(self.progress.last_eval.numpy()) != self.frames
+        ):
+            self.progress.last_eval.assign(self.frames)
+            self.evaluate()
+        self.log(extra)
+
+    def announce_start(self, resumed: bool) -> None:
+        """Says whether the run resumes, or starts fresh on stored episodes."""
+        episodes = len(self.replay)
+        if resumed and self.frames:
+            print(f"resuming at {self.frames} frames ({episodes} episodes)")
+        elif self.frames:
+            print(
+                f"no checkpoint, but {episodes} episodes ({self.frames} frames) in "
+                "the replay: training starts from fresh weights on them "
+                "(pretraining again); the frame count continues from there"
+            )
+
+    def store(self, env_index: int, episode: dict) -> None:
+        """Stores a finished training episode unless a value is not finite.
+
+        Dropped, not stored and excluded: a file on disk that sampling must
+        skip would need that rule in every reader (resume, frame count,
+        calibration), and it holds nothing worth learning from.
+        """
+        problem = find_nonfinite(episode)
+        if problem:
+            self.dropped_episodes += 1
+            logger.warning(
+                "Training env %d sent a non-finite %s (episode of %d steps "
+                "ending at %d frames); the episode is not stored.",
+                env_index,
+                problem,
+                len(episode["reward"]) - 1,
+                self.frames,
+            )
+            return
+        self.replay.add(episode)
+        self.episode_returns.append(float(episode["reward"].sum()))
+        self.episode_lengths.append(len(episode["reward"]) - 1)
+
+    def due_evaluation(self) -> bool:
+        """Whether evaluation is due; if so, records that it happens now."""
+        last = int(self.progress.last_eval.numpy())
+        if last >= 0 and self.frames - last < self.config.eval_every:
+            return False
+        self.progress.last_eval.assign(self.frames)
+        return True
+
+    def train(self, updates: int) -> None:
+        """Runs ``updates`` updates on batches sampled from the replay.
+
+        Under a ``tf.distribute`` strategy this process samples its own
+        replicas' shares of the global batch only, one share per replica (see
+        :class:`~dreamer_tf.parallel.strategies.ReplicaBatches`).
+        """
+        # Batches are sampled here, not in a prefetching tf.data thread: the
+        # replay grows between phases, and a background sampler would make
+        # the batches depend on thread timing (and runs irreproducible).
+        size, length = self.batches.local_batch_size, self.config.batch_length
+        for _ in range(updates):
+            batch = self.replay.sample(size, length, self.rng)
+            self._record_update(self.agent.train(self.batches(batch)))
+            self.progress.updates.assign_add(1)
+
+    def _record_update(self, metrics: dict) -> None:
+        skipped = float(metrics["update_skipped"]) > 0
+        for key, value in metrics.items():
+            # A skipped update's losses are not finite and would spoil means.
+            if not skipped or "skipped" in key:
+                self.train_metrics.setdefault(key, []).append(float(value))
+        self.consecutive_skipped_updates = (
+            self.consecutive_skipped_updates + 1 if skipped else 0
+        )
+        if self.consecutive_skipped_updates >= MAX_CONSECUTIVE_SKIPPED_UPDATES:
+            raise RunError(
+                f"{self.consecutive_skipped_updates} updates in a row were skipped "
+                f"for non-finite losses or gradients (at {self.frames} frames); "
+                "the weights and checkpoints stay finite. Check the task's "
+                "rewards and observations or lower the learning rates, then "
+                "rerun to resume."
+            )
+
+    def evaluate(self) -> None:
+        """Evaluation episodes, value calibration and an open-loop video."""
+        returns = evaluate(
+            self.agent, self.eval_env, self.config.eval_episodes, self.writer, "eval"
+        )
+        calibration = self.value_calibration()
+        message = f"[{self.frames} frames] eval return {np.mean(returns):.1f}"
+        if calibration:
+            self.writer.write(
+                self.frames,
+                {f"eval/{key}": value for key, value in calibration.items()},
+            )
+            message += f", value error {calibration['value_error']:.2f}"
+        print(message, flush=True)
+        if self.agent.world_model.uses_pixels and self.agent.world_model.decoder:
+            length = self.config.batch_length
+            batch = self.replay.sample(min(6, self.config.batch_size), length, self.rng)
+            context = min(5, length - 1)
+            truth, prediction = self.agent.world_model.open_loop_prediction(
+                batch, context=context
+            )
+            video = open_loop_video(truth.numpy(), prediction.numpy(), context)
+            self.writer.video("train/openloop", video, self.frames)
+
+    def value_calibration(self) -> dict[str, float]:
+        """Value bias and error on the latest training episodes.
+
+        See :func:`dreamer_tf.run.calibration.value_error`; empty when the
+        episodes are too short for the discount to judge.
+        """
+        episodes = self.replay.latest(VALUE_ERROR_EPISODES)
+        values = [self.agent.state_values(episode).numpy() for episode in episodes]
+        return value_error(values, episodes, self.config.discount)
+
+    def log(self, extra: dict[str, float] | None = None) -> None:
+        """Writes scalars and metrics.jsonl, prints progress, checkpoints.
+
+        Args:
+            extra: More scalars to write (the actors' rates).
+        """
+        now = time.time()
+        last_time, last_frames, last_updates = self.clock
+        updates = int(self.progress.updates.numpy())
+        elapsed = max(now - last_time, 1e-6)
+        scalars = {
+            f"train/{key}": float(np.mean(values))
+            for key, values in self.train_metrics.items()
+        }
+        scalars["fps"] = (self.frames - last_frames) / elapsed
+        scalars["updates_per_second"] = (updates - last_updates) / elapsed
+        scalars["updates"] = updates
+        scalars["train/skipped_updates"] = sum(
+            self.train_metrics.get("update_skipped", [])
+        )
+        scalars["train/dropped_episodes"] = self.dropped_episodes
+        if self.episode_returns:
+            scalars["train/return"] = float(np.mean(self.episode_returns))
+            scalars["train/length"] = float(np.mean(self.episode_lengths))
+        scalars.update(extra or {})
+        self.writer.write(self.frames, scalars)
+        self._print_progress(scalars)
+        self.train_metrics.clear()
+        self.dropped_episodes = 0
+        self.episode_returns, self.episode_lengths = [], []
+        self.clock = (now, self.frames, updates)
+        self.save()
+
+    def _print_progress(self, scalars: dict[str, float]) -> None:
+        total = self.config.steps
+        run_rate = (self.frames - self.start_frames) / max(
+            time.time() - self.start_time, 1e-6
+        )
+        eta = (total - self.frames) / run_rate if run_rate > 0 else float("inf")
+        last_return = scalars.get("train/return")
+        print(
+            f"[{self.frames}/{total} frames {100 * self.frames / max(total, 1):.0f}%] "
+            f"{scalars['fps']:.1f} frames/s, {scalars['updates_per_second']:.2f} "
+            f"updates/s, updates {int(scalars['updates'])}, "
+            f"train return {'-' if last_return is None else f'{last_return:.1f}'}, "
+            f"ETA {_format_duration(eta)}",
+            flush=True,
+        )
+
+    def save(self) -> None:
+        """Checkpoints agent, optimizers, counters and RNG state.
+
+        Raises:
+            RunError: If a weight is not finite (nothing is saved then).
+        """
+        self.progress.rng_state.assign(json.dumps(self.rng.bit_generator.state))
+        self.checkpoints.save()
+
+
+def _format_duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"

@@ -1,0 +1,248 @@
+"""The training program: a run from its spec, resumed from its logdir.
+
+:func:`run` builds the agent, environments and checkpoints, and drives the
+:class:`~dreamer_tf.run.loop.Loop` from this process, from actors or as one
+worker of a multi-worker learner; this package is the only place where
+environments, replay, agent and logging meet. A run lives in one ``logdir``::
+
+    logdir/config.json      the config and task; a resume must match it
+    logdir/episodes/        every finished training episode (.npz, atomic)
+    logdir/checkpoints/     networks, optimizers, counters, RNG state
+    logdir/metrics.jsonl    one JSON object per log event
+    logdir/events.*         TensorBoard scalars and GIF videos
+    logdir/workers/<i>/     worker i's own run directory (multi-worker learner)
+
+Rerunning with the same ``logdir`` resumes: finished episodes are reloaded,
+the frame count continues from those that load, and neither prefill nor
+pretraining is repeated. One process at a time runs in a logdir (a lock).
+
+What goes wrong never spoils a run: the newest checkpoint that restores is
+used (damaged ones are named and skipped), episodes with a non-finite value
+are not stored, updates with non-finite losses or gradients are skipped by
+the agent (the run stops after
+:data:`~dreamer_tf.run.loop.MAX_CONSECUTIVE_SKIPPED_UPDATES` in a row), and no checkpoint is written with a non-finite weight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from dreamer_tf import envs
+from dreamer_tf.agent import Dreamer
+from dreamer_tf.errors import RunError, first_line
+from dreamer_tf.parallel.actors.group import ActorsFailed
+from dreamer_tf.parallel.actors.runner import connect_ray, run_actors
+from dreamer_tf.parallel.multi_worker import (
+    LOST_WORKER_ERRORS,
+    lost_worker_error,
+    run_worker,
+)
+from dreamer_tf.parallel.options import WORKER_SEED_STRIDE, worker_task
+from dreamer_tf.parallel.strategies import Workers, make_strategy
+from dreamer_tf.run.checkpoints import RunCheckpoints
+from dreamer_tf.run.loop import Loop, Progress, evaluate
+from dreamer_tf.run.rundir import RunSpec, check_run, unlock_logdir
+from dreamer_tf.run.saved_agent import AGENT_PREFIX, AgentFactory, run_agent
+from dreamer_tf.run.summaries import MetricsWriter
+from dreamer_tf.variable_tree import named_variables
+
+
+def run(spec: RunSpec, agent_factory: AgentFactory | None = None) -> None:
+    """Trains (or evaluates) Dreamer as ``spec`` says; resumes from its logdir.
+
+    Args:
+        spec: The run.
+        agent_factory: Makes the agent of a new run, for agents built in
+            code: ``agent_factory(config, observation_space, action_space,
+            strategy=strategy)`` returning a :class:`~dreamer_tf.agent.Dreamer`
+            (e.g. with custom layers); the config's Dreamer if ``None``. The
+            run records the agent's architecture, and every later start
+            (resume, ``eval_only``, actors) rebuilds it from that record, so
+            the factory is not needed again.
+
+    Raises:
+        ValueError: For invalid input, before any model or worker starts.
+        RunError: If no checkpoint restores, training cannot go on, or a
+            worker of a multi-worker learner is gone.
+        dreamer_tf.envs.EnvWorkerError: If an environment worker dies.
+    """
+    logdir = check_run(spec)
+    try:
+        _run(spec, logdir, agent_factory)
+    except LOST_WORKER_ERRORS as error:
+        if spec.learner.learner != "multi_worker":
+            raise
+        raise lost_worker_error(error) from None
+    finally:
+        unlock_logdir(logdir)
+
+
+def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
+    spec, strategy, task, workers = _learner(spec)
+    if spec.actors.actors and spec.actors.backend == "ray" and not spec.eval_only:
+        _connect_ray(spec)
+    if spec.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(spec.config.seed)
+    config = spec.config
+    # Evaluation plays whole games, as published Atari scores do.
+    eval_env = envs.make_vector_env(
+        spec.task,
+        1,
+        seed=config.seed + 10_000,
+        role="evaluation",
+        **_env_options(config),
+    )
+    train_env = None
+    try:
+        agent = run_agent(
+            logdir,
+            config,
+            eval_env.single_observation_space,
+            eval_env.single_action_space,
+            strategy,
+            agent_factory,
+            record=not spec.eval_only,
+        )
+        progress = Progress()
+        run_variables = named_variables({AGENT_PREFIX: agent, "progress": progress})
+        checkpoints = RunCheckpoints(logdir / "checkpoints", run_variables)
+        restored = checkpoints.restore()
+        resumed = restored is not None
+        if workers is not None:
+            resumed = _take_chiefs_state(workers, run_variables, resumed)
+        frames = int(agent.frames.numpy())
+        if resumed and not spec.eval_only and frames >= config.steps:
+            # A finished run rerun: say so and write nothing into the logdir.
+            print(
+                f"run complete: {frames} of {config.steps} frames in {logdir}; "
+                "nothing to do (a larger --steps trains on)"
+            )
+            _export(spec, agent, eval_env, task.is_chief)
+            return
+        writer = MetricsWriter(str(logdir))
+        if spec.eval_only:
+            if restored is None:
+                raise RunError(f"No checkpoint in {str(logdir)!r} to evaluate.")
+            print(
+                f"evaluating {pathlib.Path(restored).name} ({frames} frames): "
+                f"{config.eval_episodes} episodes",
+                flush=True,
+            )
+            gif_path = logdir / "eval_only.gif"
+            returns = evaluate(
+                agent,
+                eval_env,
+                config.eval_episodes,
+                writer,
+                "eval_only",
+                gif_path,
+                verbose=True,
+            )
+            print(f"eval returns: {', '.join(f'{value:.1f}' for value in returns)}")
+            if gif_path.exists():
+                print(f"video of the first episode: {gif_path}")
+        elif spec.actors.actors:
+            loop = Loop(spec, logdir, agent, progress, checkpoints, writer, eval_env)
+            try:
+                run_actors(loop, spec, _training_env_options(spec), resumed)
+            except ActorsFailed as error:
+                raise RunError(f"{error}; the run stops (rerun to resume).") from None
+        else:
+            train_env = envs.make_vector_env(
+                spec.task,
+                config.envs,
+                seed=config.seed,
+                role="training",
+                **_training_env_options(spec),
+            )
+            loop = Loop(
+                spec, logdir, agent, progress, checkpoints, writer, eval_env, workers
+            )
+            if workers is None:
+                loop.run(train_env, resumed)
+            else:
+                run_worker(loop, train_env, resumed)
+        _export(spec, agent, eval_env, task.is_chief)
+        writer.close()
+    finally:
+        eval_env.close()
+        if train_env is not None:
+            train_env.close()
+
+
+def _export(spec: RunSpec, agent: Dreamer, eval_env, is_chief: bool) -> None:
+    if spec.export_dir and is_chief:
+        from dreamer_tf.acting.export import export_policy
+
+        export_policy(agent, spec.export_dir, eval_env.single_observation_space)
+        print(f"policy exported to {spec.export_dir}")
+
+
+def _env_options(config) -> dict:
+    return {
+        "action_repeat": config.action_repeat,
+        "time_limit": config.time_limit,
+        "pixels": config.observation == "pixels",
+    }
+
+
+def _training_env_options(spec: RunSpec) -> dict:
+    return {**_env_options(spec.config), "life_done": spec.config.life_done}
+
+
+def _learner(spec: RunSpec):
+    """Builds the learner's strategy, before TensorFlow runs anything else.
+
+    Returns:
+        ``(spec, strategy, task, workers)``: the spec this process runs
+        (worker ``i > 0`` of a multi-worker learner seeds with ``seed + i *``
+        :data:`~dreamer_tf.parallel.options.WORKER_SEED_STRIDE`), the strategy
+        (None for the default), this process's task, and the workers'
+        collectives (None unless there are several workers).
+    """
+    strategy = make_strategy(spec.learner, spec.config.batch_size)
+    task = worker_task(spec.learner)
+    workers = Workers(strategy, task) if task.count > 1 else None
+    if strategy is not None:
+        where = f" (worker {task.index} of {task.count})" if task.count > 1 else ""
+        print(
+            f"learner: {spec.learner.learner}, {strategy.num_replicas_in_sync} "
+            f"replicas in sync{where}",
+            flush=True,
+        )
+    if not task.is_chief:
+        seed = spec.config.seed + WORKER_SEED_STRIDE * task.index
+        spec = dataclasses.replace(spec, config=spec.config.replace(seed=seed))
+    return spec, strategy, task, workers
+
+
+def _take_chiefs_state(workers, run_variables: dict, resumed: bool) -> bool:
+    """Gives every worker the chief's weights and counters (restored or fresh).
+
+    Every checkpointed variable but the RNG state (a string, which each
+    worker keeps for its own sampling) is broadcast.
+
+    Returns:
+        Whether the chief resumed from a checkpoint: every worker resumes or
+        starts as the chief does.
+    """
+    workers.broadcast(
+        [
+            variable
+            for variable in run_variables.values()
+            if variable.dtype not in (tf.string, "string")
+        ]
+    )
+    return bool(workers.chief_value(resumed))
+
+
+def _connect_ray(spec: RunSpec) -> None:
+    try:
+        connect_ray(spec.actors)
+    except ConnectionError as error:
+        raise RunError(f"cannot join the Ray cluster: {first_line(error)}") from None

@@ -1,0 +1,239 @@
+"""The run directory: what a run is, and the checks made before it starts.
+
+This module does not import TensorFlow, so bad input fails in a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import math
+import os
+import pathlib
+import re
+import tempfile
+
+from dreamer_tf import envs
+from dreamer_tf.config import DreamerConfig
+from dreamer_tf.envs.make import check_make_env_arguments
+from dreamer_tf.files import write_atomically
+from dreamer_tf.parallel.options import (
+    ActorOptions,
+    LearnerOptions,
+    check_actor_options,
+    check_learner_options,
+    worker_logdir,
+)
+
+# Fields that may change between a run and its resumption.
+RESUMABLE_FIELDS = frozenset(
+    {"steps", "log_every", "eval_every", "eval_episodes", "jit_compile", "envs"}
+)
+# Fields --eval_only may change: how the evaluation runs, not what was trained.
+EVALUATION_FIELDS = frozenset({"eval_episodes", "eval_noise"})
+LOCK_FILE_NAME = "run.lock"
+CHECKPOINT_FILE_PATTERN = re.compile(r"^ckpt-(?P<number>\d+)\.(index|data-.*)$")
+
+# Open lock files of the logdirs this process runs in, by resolved path. The
+# kernel drops an flock when its process dies, even by SIGKILL.
+_held_locks: dict[pathlib.Path, int] = {}
+
+
+def checkpoint_numbers(directory: str | os.PathLike) -> list[int]:
+    """The numbers ``N`` of the ``ckpt-N`` files in a directory, newest first.
+
+    A checkpoint counts as soon as one of its files (index or data) exists,
+    so a damaged one is listed too and can be named.
+
+    Args:
+        directory: A checkpoint directory; a missing one has none.
+
+    Returns:
+        The distinct numbers, in decreasing order.
+    """
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        return []
+    numbers = {
+        int(match["number"])
+        for match in map(CHECKPOINT_FILE_PATTERN.match, os.listdir(directory))
+        if match
+    }
+    return sorted(numbers, reverse=True)
+
+
+def max_episode_entries(config: DreamerConfig) -> int:
+    """Most entries (steps + 1) an episode can have under the time limit."""
+    return math.ceil(config.time_limit / config.action_repeat) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """What to run: the config, the task and where to keep everything.
+
+    Attributes:
+        config: The hyperparameters.
+        task: ``dmc_<domain>_<task>``, ``gym_<id>`` or ``atari_<game>``.
+        logdir: The run directory.
+        deterministic: Enable TensorFlow's op determinism.
+        eval_only: Load the latest checkpoint and only evaluate.
+        export_dir: Export the policy as a SavedModel here at the end.
+        actors: Whether and how actors collect in parallel with learning.
+        learner: The learner's ``tf.distribute`` strategy.
+    """
+
+    config: DreamerConfig
+    task: str
+    logdir: str
+    deterministic: bool = False
+    eval_only: bool = False
+    export_dir: str | None = None
+    actors: ActorOptions = dataclasses.field(default_factory=ActorOptions)
+    learner: LearnerOptions = dataclasses.field(default_factory=LearnerOptions)
+
+
+def check_run(spec: RunSpec) -> pathlib.Path:
+    """Validates task and logdir before anything expensive starts.
+
+    Writes ``config.json`` on a new run; on a resumed run, checks that the
+    saved config and task agree with ``spec``.
+
+    Args:
+        spec: The run.
+
+    Returns:
+        The run directory as a path: the logdir, or a worker's own
+        subdirectory of it (see :func:`~dreamer_tf.parallel.options.worker_logdir`).
+
+    Also takes the logdir's lock (see :func:`lock_logdir`), which this
+    process then holds until :func:`unlock_logdir` or its exit.
+
+    Raises:
+        ValueError: For an unknown task, a ``batch_length`` longer than any
+            episode, an ``export_dir`` that is a file, an unwritable logdir, a
+            logdir another process runs in, a resume with a conflicting
+            config, ``eval_only`` without a checkpoint, or bad actor options
+            (see :func:`~dreamer_tf.parallel.actors.check_actor_options`), or bad
+            learner options (see
+            :func:`~dreamer_tf.parallel.options.check_learner_options`).
+    """
+    config = spec.config
+    check_actor_options(spec.actors, spec.deterministic)
+    task = check_learner_options(
+        spec.learner, config.batch_size, spec.actors.actors, spec.eval_only
+    )
+    envs.validate_task(spec.task)
+    check_make_env_arguments(
+        spec.task, life_done=config.life_done, pixels=config.observation == "pixels"
+    )
+    _check_batch_length(config)
+    if spec.export_dir and pathlib.Path(spec.export_dir).expanduser().is_file():
+        raise ValueError(
+            f"--export_dir {spec.export_dir!r} is a file; pass a directory path."
+        )
+    logdir = pathlib.Path(worker_logdir(spec.logdir, task)).expanduser()
+    try:
+        logdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=logdir):
+            pass
+    except OSError as error:
+        raise ValueError(f"logdir {str(logdir)!r} is not writable: {error}") from None
+    lock_logdir(logdir)
+    saved_path = logdir / "config.json"
+    current = {"task": spec.task, **config.to_dict()}
+    saved = saved_run(logdir)
+    changeable = RESUMABLE_FIELDS | (EVALUATION_FIELDS if spec.eval_only else set())
+    if saved is not None:
+        # Fields added since the run started compare at their defaults.
+        saved = {**DreamerConfig().to_dict(), **saved}
+        conflicts = sorted(
+            key
+            for key in set(saved) | set(current)
+            if key not in changeable and saved.get(key) != current.get(key)
+        )
+        if conflicts:
+            details = ", ".join(
+                f"{key}: saved {saved.get(key)!r} vs now {current.get(key)!r}"
+                for key in conflicts
+            )
+            raise ValueError(
+                f"logdir {str(logdir)!r} holds a run with another config ({details}); "
+                "use a new --logdir or the same flags."
+            )
+    if spec.eval_only and not checkpoint_numbers(logdir / "checkpoints"):
+        raise ValueError(
+            f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
+            "train a run there first."
+        )
+    text = json.dumps(current, indent=2)
+    # An evaluation records nothing of its own here; a rerun changes nothing.
+    if not spec.eval_only and (
+        not saved_path.exists() or saved_path.read_text() != text
+    ):
+        write_atomically(saved_path, text)
+    return logdir
+
+
+def saved_run(logdir: str | os.PathLike) -> dict | None:
+    """The task and config a run saved in ``logdir/config.json``, if any.
+
+    Args:
+        logdir: The run directory.
+
+    Returns:
+        The saved dict (``task`` and every config field it had), or None.
+    """
+    path = pathlib.Path(logdir).expanduser() / "config.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def lock_logdir(logdir: str | os.PathLike) -> None:
+    """Makes this process the only one running in ``logdir``.
+
+    An exclusive ``flock`` on ``logdir/run.lock``; taking it again in the same
+    process does nothing. The kernel releases it when the process ends, also
+    when it is killed, so a crashed run never leaves a stale lock.
+
+    Args:
+        logdir: An existing run directory.
+
+    Raises:
+        ValueError: If another process holds the lock.
+    """
+    path = pathlib.Path(logdir).resolve() / LOCK_FILE_NAME
+    if path.parent in _held_locks:
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        os.close(descriptor)
+        raise ValueError(
+            f"logdir {str(path.parent)!r} is in use by another run (pid "
+            f"{owner or '?'}); wait for it to end or use another --logdir."
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    _held_locks[path.parent] = descriptor
+
+
+def unlock_logdir(logdir: str | os.PathLike) -> None:
+    """Releases this process's lock on ``logdir``, if it holds one."""
+    descriptor = _held_locks.pop(pathlib.Path(logdir).resolve(), None)
+    if descriptor is not None:
+        os.close(descriptor)
+
+
+def _check_batch_length(config: DreamerConfig) -> None:
+    longest = max_episode_entries(config)
+    if config.batch_length > longest:
+        raise ValueError(
+            f"batch_length {config.batch_length} is longer than any episode can "
+            f"be ({longest} entries: time_limit {config.time_limit} / action_repeat "
+            f"{config.action_repeat} steps + 1); lower --batch_length or raise "
+            "--time_limit."
+        )
