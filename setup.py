@@ -37,6 +37,8 @@ setup(
     packages=find_packages(include=["dreamer_tf", "dreamer_tf.*"]),
     package_data={"dreamer_tf": ["data/*.json"]},
     install_requires=INSTALL_REQUIRES,
+    # The training program (examples/dmc_train.py) as an installed command.
+    entry_points={"console_scripts": ["dreamer-tf = dreamer_tf.run.cli:launch"]},
     extras_require={
         "test": ["pytest>=8", "ruff>=0.5"],
         # MathJax in a package, so the built docs render equations offline.

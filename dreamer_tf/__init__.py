@@ -46,6 +46,9 @@ _PUBLIC_SYMBOLS = {
     "make_vector_env": "dreamer_tf.envs",
     "validate_task": "dreamer_tf.envs",
     "RunSpec": "dreamer_tf.run.rundir",
+    "load_agent": "dreamer_tf.run.saved_agent",
+    "FreeNatsKL": "dreamer_tf.learning.losses",
+    "named_variables": "dreamer_tf.variable_tree",
 }
 
 __all__ = sorted(_PUBLIC_SYMBOLS)  # noqa: PLE0605 - the lazy table is the list

@@ -71,35 +71,57 @@ def agent_from_architecture(
     )
 
 
+def script_layers(architecture: dict) -> set[str]:
+    """Classes of an architecture defined in a script's ``__main__``.
+
+    Other processes cannot import them, so a run with such a layer cannot
+    be evaluated, exported or loaded from another program.
+    """
+    return {
+        name for module, name in _recorded_classes(architecture) if module == "__main__"
+    }
+
+
 def _deserialize(serialized: dict, key: str):
+    missing = [
+        f"{name} (module {module})"
+        for module, name in sorted(_recorded_classes(serialized))
+        if keras.saving.get_registered_object(name) is None
+        and not module.startswith(("keras", "dreamer_tf"))
+    ]
+    if missing:
+        raise ValueError(
+            f"the recorded {key} uses {missing[0]}, which is not registered in "
+            "this process; import the module that defines it (registered with "
+            "keras.saving.register_keras_serializable) first."
+        )
     try:
         return keras.saving.deserialize_keras_object(serialized)
     except (TypeError, ValueError) as error:
         raise ValueError(
-            f"Cannot rebuild the recorded {key}: {first_line(error)} Import the "
-            "module that defines (and registers) its custom layers first."
+            f"the recorded {key} does not rebuild: {first_line(error)}"
         ) from None
 
 
-def _layer_modules(serialized) -> set[str]:
-    """Modules of the recorded classes outside Keras and dreamer_tf."""
-    modules = set()
+def _recorded_classes(serialized) -> set[tuple[str, str]]:
+    """``(module, registered name)`` of every object in a serialised one."""
+    classes = set()
     if isinstance(serialized, dict):
-        module = serialized.get("module")
-        if isinstance(module, str) and "class_name" in serialized:
-            modules.add(module)
+        if isinstance(serialized.get("module"), str) and "class_name" in serialized:
+            name = serialized.get("registered_name") or serialized["class_name"]
+            classes.add((serialized["module"], name))
         for value in serialized.values():
-            modules |= _layer_modules(value)
+            classes |= _recorded_classes(value)
     elif isinstance(serialized, list):
         for value in serialized:
-            modules |= _layer_modules(value)
-    return modules
+            classes |= _recorded_classes(value)
+    return classes
 
 
 def _import_layer_modules(architecture: dict) -> None:
     # Importing a module registers its layers; classes of a script's
     # __main__ are registered only if that script is running.
-    for module in sorted(_layer_modules(architecture)):
+    for module in sorted({module for module, _ in _recorded_classes(architecture)}):
         if module.split(".")[0] in ("keras", "dreamer_tf", "builtins", "__main__"):
             continue
         try:

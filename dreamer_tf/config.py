@@ -112,6 +112,11 @@ class DreamerConfig:
     # Environment and schedule (frames).
     action_repeat: int = _field(2, "Frames per agent step.")
     time_limit: int = _field(1000, "Episode length limit in frames.")
+    image_size: int = _field(
+        64,
+        "Side of the square image observations in pixels; the default encoder "
+        "and decoder fit 64 only (pass your own layers for other sizes).",
+    )
     life_done: bool = _field(
         False, "Atari: a lost life ends the training episode (the paper's code)."
     )
@@ -134,7 +139,7 @@ class DreamerConfig:
         _require_positive(
             self,
             "cnn_depth deter_size stoch_size rssm_hidden num_units horizon "
-            "batch_size batch_length action_repeat time_limit envs nstep "
+            "batch_size batch_length action_repeat time_limit image_size envs nstep "
             "model_lr value_lr actor_lr adam_epsilon grad_clip eval_episodes "
             "actor_init_std actor_mean_scale",
         )

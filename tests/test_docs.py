@@ -73,7 +73,7 @@ def test_every_public_symbol_has_an_api_entry(built_docs):
 def test_every_public_symbol_is_on_its_module_page(built_docs):
     for name in dreamer_tf.__all__:
         module = dreamer_tf._PUBLIC_SYMBOLS[name]
-        page = module.removeprefix("dreamer_tf.").split(".")[0]
+        page = module.removeprefix("dreamer_tf.")
         html = (built_docs / "api" / f"{page}.html").read_text(encoding="utf-8")
         assert f'id="{module}.{name}"' in html, f"{module}.{name} not on {page}.html"
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import keras
 
+#: A part of an agent: an unbuilt layer, a function of no arguments that makes
+#: one, or ``None`` for the config's default.
 Part = keras.layers.Layer | Callable[[], keras.layers.Layer] | None
 
 

@@ -55,9 +55,9 @@ class WorldModel(keras.layers.Layer):
             ``[..., embed_dim]``.
         decoder: Maps features ``[..., feature_size]`` to a distribution over
             the observation (only with ``representation='reconstruction'``).
-        rssm: The recurrent cell; follows the state protocol of
-            :mod:`dreamer_tf.layers.rssm` (a subclass of
-            :class:`~dreamer_tf.layers.RSSMCell` with another latent, say).
+        rssm: The recurrent cell; it declares its state as
+            :class:`~dreamer_tf.layers.RSSMCell` does (a subclass with another
+            latent, say).
         reward_head: Maps features to a distribution over the reward.
         continue_head: Maps features to a distribution over the discount
             (only with ``pcont=True``).

@@ -114,7 +114,7 @@ def check_run(spec: RunSpec) -> pathlib.Path:
             episode, an ``export_dir`` that is a file, an unwritable logdir, a
             logdir another process runs in, a resume with a conflicting
             config, ``eval_only`` without a checkpoint, or bad actor options
-            (see :func:`~dreamer_tf.parallel.actors.check_actor_options`), or bad
+            (see :func:`~dreamer_tf.parallel.options.check_actor_options`), or bad
             learner options (see
             :func:`~dreamer_tf.parallel.options.check_learner_options`).
     """

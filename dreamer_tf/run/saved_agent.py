@@ -9,6 +9,7 @@ layers evaluates, exports, resumes and acts like the one that trained.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pathlib
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dreamer_tf.architecture import (
     ARCHITECTURE_FORMAT,
     agent_from_architecture,
     describe_agent,
+    script_layers,
 )
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.errors import RunError, first_line
@@ -25,6 +27,8 @@ from dreamer_tf.files import write_atomically
 from dreamer_tf.run.rundir import checkpoint_numbers, saved_run
 from dreamer_tf.spaces import space_from_json, space_to_json
 from dreamer_tf.variable_tree import named_variables, restore_variables
+
+logger = logging.getLogger(__name__)
 
 ARCHITECTURE_FILE_NAME = "architecture.json"
 # Where a run's checkpoint keeps the agent (see dreamer_tf.run.program).
@@ -87,10 +91,26 @@ def run_agent(
     recorded = read_architecture(logdir)
     if recorded is not None:
         _check_spaces(logdir, recorded, observation_space, action_space)
-        return agent_from_architecture(config, recorded, strategy)
+        try:
+            return agent_from_architecture(config, recorded, strategy)
+        except ValueError as error:
+            raise RunError(
+                f"Cannot rebuild the agent of {str(logdir)!r}: {first_line(error)}"
+            ) from None
     factory = agent_factory or Dreamer
-    agent = factory(config, observation_space, action_space, strategy=strategy)
+    try:
+        agent = factory(config, observation_space, action_space, strategy=strategy)
+    except ValueError as error:
+        raise RunError(f"Cannot build the agent: {first_line(error)}") from None
     architecture = describe_agent(agent)
+    scripted = sorted(script_layers(architecture))
+    if scripted:
+        logger.warning(
+            "The agent's %s is defined in the running script (__main__): "
+            "--eval_only, export and load_agent elsewhere cannot find it. Define "
+            "custom layers in a module the script imports.",
+            ", ".join(scripted),
+        )
     if agent_factory is not None:
         _check_rebuilds(agent, config, architecture, strategy)
     if record:

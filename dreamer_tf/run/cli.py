@@ -1,0 +1,145 @@
+"""The training program's command line: flags, checks, then the run.
+
+``examples/dmc_train.py`` and the installed ``dreamer-tf`` command are this
+program; a script that builds its own agent passes a factory to
+:func:`launch` and gets the same flags, checks and resumption::
+
+    from dreamer_tf.agent import Dreamer
+    from dreamer_tf.run import cli
+
+    def make_agent(config, observation_space, action_space, strategy=None):
+        return Dreamer(config, observation_space, action_space,
+                       strategy=strategy, rssm=lambda: MyCell(...))
+
+    if __name__ == "__main__":
+        cli.launch(agent_factory=make_agent)
+
+Every field of :class:`~dreamer_tf.config.DreamerConfig` is a flag. Bad input
+exits with a one-line error before TensorFlow is imported or any worker
+started; a run that cannot go on exits with one too.
+"""
+
+import functools
+import sys
+
+from absl import app, flags, logging
+
+from dreamer_tf.config import config_from_flags, define_flags
+from dreamer_tf.envs import EnvWorkerError
+from dreamer_tf.errors import RunError
+from dreamer_tf.parallel.options import LEARNERS, ActorOptions, LearnerOptions
+from dreamer_tf.run.rundir import RunSpec, check_run, saved_run
+
+FLAGS = flags.FLAGS
+
+
+def define_program_flags() -> None:
+    """Defines the config's flags and the program's own (once per process)."""
+    if "logdir" in FLAGS:
+        return
+    define_flags()
+    flags.DEFINE_string(
+        "task", "dmc_walker_walk", "dmc_<domain>_<task>, gym_<id> or atari_<game>."
+    )
+    flags.DEFINE_string("logdir", None, "Run directory; rerun with it to resume.")
+    flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint and exit.")
+    flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism.")
+    flags.DEFINE_string("export_dir", None, "Export the policy as a SavedModel here.")
+    flags.DEFINE_integer(
+        "actors",
+        0,
+        "Actor processes collecting while the learner trains (0: alternate).",
+    )
+    flags.DEFINE_enum(
+        "actor_backend", "process", ["process", "ray"], "How actors run (see docs)."
+    )
+    flags.DEFINE_integer(
+        "actor_sync_every", 10, "Updates between actor weight refreshes."
+    )
+    flags.DEFINE_string(
+        "ray_address",
+        None,
+        "Ray cluster to join ('auto' or host:port); none: local Ray.",
+    )
+    flags.DEFINE_enum(
+        "learner",
+        "default",
+        list(LEARNERS),
+        "How updates run: default (one device), mirrored (every GPU of this "
+        "machine; batch_size must divide by their number) or multi_worker (one "
+        "shard of the loop per worker of TF_CONFIG's cluster; every worker runs "
+        "this command; --actors=0 only). See docs/scaling.rst.",
+    )
+    flags.DEFINE_integer(
+        "learner_cpu_devices",
+        0,
+        "For tests without GPUs: --learner=mirrored over this many logical CPU "
+        "devices (0: over the GPUs).",
+    )
+    flags.mark_flag_as_required("logdir")
+
+
+def main(argv: list[str], agent_factory=None) -> None:
+    """Runs the program on parsed flags (``app.run`` calls it).
+
+    Args:
+        argv: What absl left of the command line (the program's name).
+        agent_factory: Makes the agent of a new run (see
+            :func:`dreamer_tf.run.program.run`).
+    """
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}; flags need a leading --.")
+    try:
+        config, task = config_and_task()
+        spec = RunSpec(
+            config=config,
+            task=task,
+            logdir=FLAGS.logdir,
+            deterministic=FLAGS.deterministic,
+            eval_only=FLAGS.eval_only,
+            export_dir=FLAGS.export_dir,
+            actors=ActorOptions(
+                FLAGS.actors,
+                FLAGS.actor_backend,
+                FLAGS.actor_sync_every,
+                FLAGS.ray_address,
+            ),
+            learner=LearnerOptions(FLAGS.learner, FLAGS.learner_cpu_devices),
+        )
+        check_run(spec)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    logging.set_verbosity(logging.WARNING)
+    # TensorFlow is imported only after every check has passed.
+    from dreamer_tf.run.program import run
+
+    try:
+        run(spec, agent_factory)
+    except (RunError, EnvWorkerError) as error:
+        sys.exit(f"error: {error}")
+
+
+def config_and_task():
+    """The flags' config and task; an evaluation takes the run's own first."""
+    saved = saved_run(FLAGS.logdir) if FLAGS.eval_only else None
+    if saved is None:
+        return config_from_flags(), FLAGS.task
+    print(
+        f"evaluating the run in {FLAGS.logdir} with its saved config "
+        "(flags given here override it)",
+        flush=True,
+    )
+    task = FLAGS.task if FLAGS["task"].present else saved["task"]
+    return config_from_flags(base=saved), task
+
+
+def launch(agent_factory=None) -> None:
+    """Parses the command line and runs the program (never returns).
+
+    Args:
+        agent_factory: Makes the agent of a new run, e.g. with custom layers:
+            ``agent_factory(config, observation_space, action_space,
+            strategy=strategy)``; the config's Dreamer if ``None``.
+    """
+    define_program_flags()
+    app.run(functools.partial(main, agent_factory=agent_factory))
