@@ -61,7 +61,7 @@ def named_variables(root, prefix: str = "") -> dict[str, Variable]:
         else:
             _add(named, name, item)
     for name, optimizer in optimizers:
-        slots = _optimizer_slots(name, optimizer, named, prefix)
+        slots = _optimizer_slots(name, optimizer, named)
         for slot_name, slot in slots.items():
             _add(named, slot_name, slot)
     return named
@@ -137,11 +137,13 @@ def _optimizer_slots(
     name: str,
     optimizer: keras.optimizers.Optimizer,
     named: dict[str, Variable],
-    prefix: str,
 ) -> dict[str, Variable]:
     # Keras names a slot ``<variable path with '_' for '/'>_<slot>`` (e.g.
     # ``dense_kernel_momentum``): that ties it to the variable it follows.
-    start = len(prefix) + 1 if prefix else 0
+    # A slot is named relative to what holds the optimizer (the agent holds
+    # model_optimizer and world_model: model_optimizer/world_model/...).
+    owner = name.rpartition("/")[0]
+    start = len(owner) + 1 if owner else 0
     by_path = {}
     for variable_name, variable in named.items():
         if isinstance(variable, keras.Variable):
@@ -152,7 +154,8 @@ def _optimizer_slots(
                     f"that read alike ({key!r}), so the optimizer {name!r}'s "
                     "slots cannot be told apart; give their layers distinct names."
                 )
-            by_path[key] = variable_name[start:]
+            under_owner = not owner or variable_name.startswith(f"{owner}/")
+            by_path[key] = variable_name[start:] if under_owner else variable_name
     slots = {}
     for slot in optimizer.variables:
         if slot.name in ("iteration", "learning_rate"):

@@ -80,6 +80,15 @@ class NamedVariablesTest(tf.test.TestCase):
         for name, variable in first_names.items():
             self.assertEqual(variable.shape, second_names[name].shape, msg=name)
 
+    def test_names_do_not_depend_on_where_the_agent_is_held(self):
+        agent = Dreamer(tiny_config(), *pixel_spaces())
+        alone = named_variables(agent, "agent")
+        held = named_variables({"agent": agent, "counter": tf.Variable(0)})
+        self.assertEqual(list(alone), [name for name in held if name != "counter"])
+        self.assertIn(
+            "agent/model_optimizer/world_model/rssm/gru/kernel/momentum", alone
+        )
+
     def test_slots_follow_their_variable_not_their_position(self):
         agent = Dreamer(tiny_config(), *pixel_spaces())
         named = named_variables(agent)

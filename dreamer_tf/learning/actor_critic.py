@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.layers import OneHotActor, TanhNormalActor, ValueHead
-from dreamer_tf.learning.parts import Part, make_part
+from dreamer_tf.learning.parts import Part, make_part, serialize_part
 from dreamer_tf.learning.returns import lambda_return, nstep_return, reward_sum_return
 from dreamer_tf.learning.world_model import WorldModel
 
@@ -90,10 +90,7 @@ class ActorCritic(keras.layers.Layer):
             "config": self.config.to_dict(),
             "action_size": self.action_size,
             "discrete": self.discrete,
-            **{
-                name: keras.saving.serialize_keras_object(layer)
-                for name, layer in self.parts().items()
-            },
+            **{name: serialize_part(layer) for name, layer in self.parts().items()},
         }
 
     @classmethod

@@ -58,3 +58,16 @@ def make_part(part: Part, default: Callable[[], keras.layers.Layer], name: str):
             "made under the agent's dtype policy and distribution strategy."
         )
     return layer
+
+
+def serialize_part(part) -> dict:
+    """A part's Keras serialisation, without what would build it on loading.
+
+    ``keras.saving.deserialize_keras_object`` builds a layer whose record has
+    a ``build_config``; a part must come back unbuilt, so that its agent
+    builds it under its own dtype policy and strategy.
+    """
+    serialized = keras.saving.serialize_keras_object(part)
+    for key in ("build_config", "compile_config"):
+        serialized.pop(key, None)
+    return serialized

@@ -18,7 +18,7 @@ from dreamer_tf.layers import (
     RSSMCell,
 )
 from dreamer_tf.learning.losses import FreeNatsKL
-from dreamer_tf.learning.parts import Part, make_part
+from dreamer_tf.learning.parts import Part, make_part, serialize_part
 
 NON_OBSERVATION_KEYS = ("action", "reward", "discount")
 _PART_NAMES = ("encoder", "decoder", "rssm", "reward_head", "continue_head")
@@ -182,10 +182,7 @@ class WorldModel(keras.layers.Layer):
             "vector_keys": list(self.vector_keys),
             "vector_size": self.vector_size,
             "image_shape": list(self.image_shape),
-            **{
-                name: keras.saving.serialize_keras_object(layer)
-                for name, layer in self.parts().items()
-            },
+            **{name: serialize_part(layer) for name, layer in self.parts().items()},
             "kl_loss": keras.saving.serialize_keras_object(self.kl_loss),
         }
 
