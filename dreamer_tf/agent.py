@@ -172,6 +172,10 @@ class Dreamer(tf.Module):
         compile_option = {"jit_compile": config.jit_compile}
         self._policy_function = tf.function(self._policy, **compile_option)
         self._train_function = tf.function(self._train_step, **compile_option)
+        self._model_step_function = tf.function(self._model_step, **compile_option)
+        self._behavior_step_function = tf.function(
+            self._behavior_step, **compile_option
+        )
         self._state_values_function = tf.function(
             self._state_values, reduce_retracing=True
         )
@@ -358,16 +362,71 @@ class Dreamer(tf.Module):
             gradient was not finite, in which case no weight and no optimizer
             state changed, else 0.
         """
-        per_replica = self.strategy.run(self._train_function, args=(batch,))
+        return self._run_step(self._train_function, batch)
+
+    def train_model(self, batch) -> dict[str, tf.Tensor]:
+        """One update of the world model alone (the model step of :meth:`train`).
+
+        Args:
+            batch: As for :meth:`train`.
+
+        Returns:
+            The world model's metrics, ``model_grad_norm`` and
+            ``update_skipped`` (its own finiteness guard).
+        """
+        return self._run_step(self._model_step_function, batch)
+
+    def train_behavior(self, batch) -> dict[str, tf.Tensor]:
+        """One update of actor and value model alone (the behaviour step).
+
+        The world model filters the batch (no gradient, no update), then the
+        actor and value model learn in imagination from its posterior states.
+
+        Args:
+            batch: As for :meth:`train`.
+
+        Returns:
+            The behaviour's losses and gradient norms, ``imagined_return``,
+            ``action_entropy`` and ``update_skipped``.
+        """
+        return self._run_step(self._behavior_step_function, batch)
+
+    def _run_step(self, function, batch) -> dict[str, tf.Tensor]:
+        per_replica = self.strategy.run(function, args=(batch,))
         return {
             key: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
             for key, value in per_replica.items()
         }
 
     def _train_step(self, data) -> dict[str, tf.Tensor]:
-        world_model, actor_critic = self.world_model, self.actor_critic
+        model_losses, posterior, metrics = self._model_losses(data)
+        behavior_losses, features = self._behavior_losses(posterior, metrics)
+        metrics = self._update(model_losses + behavior_losses, metrics)
+        return self._behavior_metrics(features, metrics)
+
+    def _model_step(self, data) -> dict[str, tf.Tensor]:
+        model_losses, _, metrics = self._model_losses(data)
+        return self._update(model_losses, metrics)
+
+    def _behavior_step(self, data) -> dict[str, tf.Tensor]:
+        posterior, _ = self.world_model(data)
+        metrics = {}
+        behavior_losses, features = self._behavior_losses(posterior, metrics)
+        metrics = self._update(behavior_losses, metrics)
+        return self._behavior_metrics(features, metrics)
+
+    def _model_losses(self, data):
+        """``([("model", tape, loss)], posterior, metrics)`` of the model step."""
         with tf.GradientTape() as model_tape:
-            model_loss, posterior, metrics = world_model.loss(data)
+            model_loss, posterior, metrics = self.world_model.loss(data)
+        return [("model", model_tape, model_loss)], posterior, metrics
+
+    def _behavior_losses(self, posterior, metrics: dict):
+        """The actor's and value model's ``(part, tape, loss)``, and the features.
+
+        Adds the two losses and ``imagined_return`` to ``metrics``.
+        """
+        world_model, actor_critic = self.world_model, self.actor_critic
         # The value tape records only what the value model's weights touch,
         # not the whole imagination.
         value_tape = tf.GradientTape(watch_accessed_variables=False)
@@ -382,34 +441,47 @@ class Dreamer(tf.Module):
             returns, weights = actor_critic.value_targets(world_model, features, value)
             actor_loss = actor_critic.actor_loss(returns, weights)
             value_loss = actor_critic.value_loss(features, returns, weights, value)
-        updates = [
-            (self.model_optimizer, model_tape, model_loss, self.model_variables),
-            (self.actor_optimizer, actor_tape, actor_loss, self.actor_variables),
-            (self.value_optimizer, value_tape, value_loss, self.value_variables),
-        ]
+        metrics.update(
+            actor_loss=actor_loss,
+            value_loss=value_loss,
+            imagined_return=tf.reduce_mean(returns),
+        )
+        losses = [("actor", actor_tape, actor_loss), ("value", value_tape, value_loss)]
+        return losses, features
+
+    def _behavior_metrics(self, features, metrics: dict) -> dict[str, tf.Tensor]:
+        # After the update, as the paper's code reports it: the new actor.
+        metrics["action_entropy"] = tf.reduce_mean(
+            self.actor_critic.policy(tf.stop_gradient(features[0])).entropy()
+        )
+        return metrics
+
+    def _update(self, losses, metrics: dict) -> dict[str, tf.Tensor]:
+        """Clips and applies every ``(part, tape, loss)`` if all are finite.
+
+        Returns:
+            ``metrics`` with each part's gradient norm (and loss scale under
+            float16) and ``update_skipped``.
+        """
         clipped = []
-        for (optimizer, tape, loss, variables), part in zip(updates, _PARTS):
+        for part, tape, loss in losses:
+            optimizer = getattr(self, f"{part}_optimizer")
+            variables = getattr(self, f"{part}_variables")
             gradients, metrics[f"{part}_grad_norm"] = self._clipped_gradients(
                 tape, loss, variables, self.loss_scales.get(part)
             )
             clipped.append((optimizer, gradients, variables))
         finite = self._all_finite(
-            [model_loss, actor_loss, value_loss]
-            + [metrics[f"{part}_grad_norm"] for part in _PARTS]
+            [loss for _, _, loss in losses]
+            + [metrics[f"{part}_grad_norm"] for part, _, _ in losses]
         )
         self._apply_if(finite, clipped)
-        for part, loss_scale in self.loss_scales.items():
-            loss_scale.update(tf.math.is_finite(metrics[f"{part}_grad_norm"]))
-            metrics[f"{part}_loss_scale"] = tf.identity(loss_scale.scale)
+        for part, _, _ in losses:
+            if part in self.loss_scales:
+                loss_scale = self.loss_scales[part]
+                loss_scale.update(tf.math.is_finite(metrics[f"{part}_grad_norm"]))
+                metrics[f"{part}_loss_scale"] = tf.identity(loss_scale.scale)
         metrics["update_skipped"] = 1.0 - tf.cast(finite, tf.float32)
-        metrics.update(
-            actor_loss=actor_loss,
-            value_loss=value_loss,
-            imagined_return=tf.reduce_mean(returns),
-            action_entropy=tf.reduce_mean(
-                actor_critic.policy(tf.stop_gradient(features[0])).entropy()
-            ),
-        )
         return metrics
 
     def _clipped_gradients(self, tape, loss, variables, loss_scale=None):

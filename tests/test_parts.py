@@ -163,6 +163,41 @@ class InjectedPartsTest(tf.test.TestCase):
         )
 
 
+class SplitUpdateTest(tf.test.TestCase):
+    """The model step and the behaviour step, each called alone."""
+
+    def changed_parts(self, step_name: str) -> dict[str, bool]:
+        config = tiny_config(free_nats=0.0)
+        agent = Dreamer(config, *pixel_spaces())
+        groups = {
+            "model": agent.model_variables,
+            "actor": agent.actor_variables,
+            "value": agent.value_variables,
+        }
+        before = {k: [v.numpy() for v in vs] for k, vs in groups.items()}
+        metrics = getattr(agent, step_name)(random_batch(config))
+        self.assertEqual(float(metrics["update_skipped"]), 0.0)
+        return {
+            name: any(
+                not np.array_equal(v.numpy(), old)
+                for v, old in zip(groups[name], before[name])
+            )
+            for name in groups
+        }
+
+    def test_the_model_step_moves_only_the_world_model(self):
+        self.assertEqual(
+            self.changed_parts("train_model"),
+            {"model": True, "actor": False, "value": False},
+        )
+
+    def test_the_behavior_step_moves_only_actor_and_value(self):
+        self.assertEqual(
+            self.changed_parts("train_behavior"),
+            {"model": False, "actor": True, "value": True},
+        )
+
+
 class CategoricalLatentTest(tf.test.TestCase):
     """A cell with another state works everywhere the state goes."""
 
