@@ -180,8 +180,8 @@ def test_proprio_agent_with_several_vector_keys(tmp_path):
         observation_space,
         gym.spaces.Box(-1, 1, (2,), np.float32),
     )
-    # Without the space, the model knows only the total size of the vectors.
-    for space, position_shape in ((observation_space, [None, 3]), (None, [None, None])):
+    # Without a space, the export takes the one the agent was built with.
+    for space, position_shape in ((observation_space, [None, 3]), (None, [None, 3])):
         export_policy(agent, str(tmp_path / "policy"), space)
         policy = tf.saved_model.load(str(tmp_path / "policy"))
         step = policy.signatures["serving_default"]

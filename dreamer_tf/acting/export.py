@@ -39,6 +39,7 @@ class _PolicyModule(tf.Module):
         super().__init__(name="dreamer_policy")
         self.world_model = agent.world_model
         self.actor_critic = agent.actor_critic
+        self._agent_initial_state = agent.initial_state
         self._state_shapes = {
             **agent.world_model.rssm.state_shapes,
             PREVIOUS_ACTION: (agent.action_size,),
@@ -60,10 +61,8 @@ class _PolicyModule(tf.Module):
         )
 
     def _initial_state(self, batch_size: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {
-            key: tf.zeros([batch_size, *shape], tf.float32)
-            for key, shape in self._state_shapes.items()
-        }
+        latent, previous_action = self._agent_initial_state(batch_size)
+        return {**latent, PREVIOUS_ACTION: previous_action}
 
     def _step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         # The agent's policy step (dreamer_tf.acting.policy), with the mode action.
@@ -120,20 +119,14 @@ def export_policy(
 
     Args:
         agent: A :class:`~dreamer_tf.agent.Dreamer` (anything with its
-            ``world_model``, ``actor_critic``, ``action_size`` and
-            ``vector_keys``).
+            ``world_model``, ``actor_critic``, ``action_size``,
+            ``vector_keys`` and ``observation_space``).
         directory: Where to write the SavedModel.
-        observation_space: The environment's observation space, for the input
-            shapes; pass it where you have it. If ``None``, they are read from
-            the model: the image shape from the decoder (or the shape the
-            encoder was built with), the size of a single vector key from the
-            encoder's first layer. The model records only the total size of
-            several vector keys, so each is then ``[None, None]`` and must be
-            fed with the size the agent was trained with.
+        observation_space: The observation space of the inputs; the agent's
+            own (:attr:`Dreamer.observation_space`) if ``None``.
 
     Raises:
-        ValueError: If ``observation_space`` lacks a key the agent needs, or
-            it is ``None`` and the image shape cannot be read from the model.
+        ValueError: If ``observation_space`` lacks a key the agent needs.
         FileExistsError: If ``directory`` is an existing file.
     """
     directory = os.path.abspath(os.fspath(directory))
@@ -162,49 +155,23 @@ def _observation_specs(
     agent, observation_space: gym.spaces.Dict | None
 ) -> dict[str, tf.TensorSpec]:
     """The observation inputs of the signature: the image or the vector keys."""
-    world_model = agent.world_model
-    spaces = {} if observation_space is None else dict(observation_space.spaces)
-    if world_model.uses_pixels:
-        if observation_space is not None and "image" not in spaces:
+    space = agent.observation_space if observation_space is None else observation_space
+    spaces = dict(space.spaces)
+    if agent.world_model.uses_pixels:
+        if "image" not in spaces:
             raise ValueError(
                 "The agent sees pixels but observation_space has no 'image' key; "
                 f"it has {sorted(spaces)}."
             )
-        shape = tuple(spaces["image"].shape) if spaces else _model_image_shape(agent)
+        shape = tuple(spaces["image"].shape)
         return {"image": tf.TensorSpec([None, *shape], tf.uint8, name="image")}
-    keys = tuple(agent.vector_keys)
-    missing = [key for key in keys if key not in spaces]
-    if observation_space is not None and missing:
+    missing = [key for key in agent.vector_keys if key not in spaces]
+    if missing:
         raise ValueError(
             f"observation_space lacks the agent's vector keys {missing}; it has "
             f"{sorted(spaces)}."
         )
-    if observation_space is not None:
-        shapes = {key: tuple(spaces[key].shape) for key in keys}
-    elif len(keys) == 1:
-        first_layer = world_model.encoder.hidden_layers[0]
-        shapes = {keys[0]: (int(first_layer.kernel.shape[0]),)}
-    else:
-        # The model records only the total size of the concatenated vectors.
-        shapes = {key: (None,) for key in keys}
     return {
-        key: tf.TensorSpec([None, *shape], tf.float32, name=key)
-        for key, shape in shapes.items()
+        key: tf.TensorSpec([None, *spaces[key].shape], tf.float32, name=key)
+        for key in agent.vector_keys
     }
-
-
-def _model_image_shape(agent) -> tuple[int, int, int]:
-    """The image shape the world model was built for."""
-    decoder = agent.world_model.decoder
-    if decoder is not None:
-        return tuple(decoder.image_shape)
-    # Keras 3 records the input shape a layer was built with; no public API
-    # exposes it, so read it defensively.
-    built = getattr(agent.world_model.encoder, "_build_shapes_dict", None) or {}
-    shape = built.get("input_shape")
-    if shape is None or len(shape) < 3 or None in tuple(shape)[-3:]:
-        raise ValueError(
-            "Cannot tell the image shape of this agent (its world model has no "
-            "decoder); pass observation_space to export_policy."
-        )
-    return tuple(int(size) for size in tuple(shape)[-3:])
