@@ -29,8 +29,8 @@ INSTALL_REQUIRES = [
 
 setup(
     name="dreamer_tf",
-    version="0.1.0",
-    description="Dreamer: learning behaviors by latent imagination, in TensorFlow/Keras 3.",
+    version="0.2.0",
+    description="Dreamer (learning behaviors by latent imagination) in TensorFlow.",
     long_description=pathlib.Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",

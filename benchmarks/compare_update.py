@@ -55,7 +55,7 @@ def main() -> None:
                 f"({', '.join(f'{s:.2f}' for s in seconds)})  "
                 f"{max(run['first_update_s'] for run in figures):9.1f}  "
                 f"{max(run['peak_rss_gib'] for run in figures):8.2f}  "
-                f"{statistics.median(run['policy_latency_ms'] for run in figures):9.1f}",
+                f"{statistics.median(run['policy_latency_ms'] for run in figures):9.1f}",  # noqa: E501
                 flush=True,
             )
         ratio = medians["current"] / medians["baseline"]

@@ -128,7 +128,7 @@ def conv_rate(dtype, table: bool = False) -> tuple[float, dict]:
 
 
 def seconds_at_layer_rates(layer_rates: dict, images: int) -> float:
-    """The seven convolutions' time, every direction the update takes at its own rate."""
+    """The seven convolutions' time, each direction the update takes at its rate."""
     seconds = 0.0
     for name, *shape in CONVOLUTIONS:
         flops = conv_flops(images, *shape)

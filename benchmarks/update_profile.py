@@ -163,7 +163,10 @@ def main() -> None:
 def profile(agent: Dreamer, replay: Replay, args) -> None:
     """Prints the update's time, each stage's and the host's; plots them if asked."""
     rng = np.random.default_rng(0)
-    sample = lambda: replay.sample(args.batch_size, args.length, rng)
+
+    def sample():
+        return replay.sample(args.batch_size, args.length, rng)
+
     batch = {key: tf.convert_to_tensor(value) for key, value in sample().items()}
     update = median_seconds(agent.train, batch, repeats=args.repeats)
     start = time.perf_counter()

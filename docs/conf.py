@@ -14,7 +14,7 @@ DOCS_DIR = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS_DIR / "_ext"))
 sys.path.insert(0, str(DOCS_DIR.parent))
 
-import dreamer_tf
+import dreamer_tf  # noqa: E402 - found through the path set above
 
 project = "dreamer_tf"
 author = "dreamer_tf contributors"

@@ -12,7 +12,7 @@ import importlib
 
 from dreamer_tf import _quiet
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _quiet.install()
 

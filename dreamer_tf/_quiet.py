@@ -191,7 +191,7 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` as usual, then wraps its loader in a :class:`_QuietLoader`."""
+    """Finds ``tensorflow`` as usual, then wraps its loader in :class:`_QuietLoader`."""
 
     def find_spec(self, fullname, path, target=None):
         if fullname != "tensorflow":

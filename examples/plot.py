@@ -187,7 +187,8 @@ def read_runs(run_dirs: Sequence[str], task: str | None) -> Runs:
         tasks = {run_task(run) for run in runs}
         if len(tasks) != 1 or None in tasks:
             raise ValueError(
-                f"The runs' config.json files name the tasks {sorted(map(str, tasks))}; "
+                "The runs' config.json files name the tasks "
+                f"{sorted(map(str, tasks))}; "
                 "pass --task."
             )
         task = tasks.pop()

@@ -5,9 +5,10 @@ Importing this module registers ``SeededPoint-v0``; a run uses it as
 observation is ``[position, seed / 1e5, episode / 100]``: the seed the
 environment was first reset with (which tells the actor and its
 incarnation) and the number of the episode, from 1, scaled to keep the
-model's losses small (:func:`origin` reads them back). An episode ends by truncation after
-:data:`EPISODE_STEPS` steps. If ``ACTOR_ENVS_LOG`` names a directory, each
-finished episode is also written down there as ``<seed>-<episode>`` (a file),
+model's losses small (:func:`origin` reads them back). An episode ends by
+truncation after :data:`EPISODE_STEPS` steps. If ``ACTOR_ENVS_LOG`` names a
+directory, each finished episode is also written down there as
+``<seed>-<episode>`` (a file),
 by the environment itself, before any actor could send it.
 
 ``BrokenInActors-v0`` is the same task, but its first step raises when its

@@ -183,7 +183,9 @@ np.testing.assert_array_equal(single_weights, mirrored_weights)
 np.testing.assert_allclose(single["model_loss"], mirrored["model_loss"], rtol=2e-3)
 # Gradient norms are of the global batch's gradient: replicas summing their
 # halves' gradients without the 1/replicas scaling would double them.
-np.testing.assert_allclose(single["model_grad_norm"], mirrored["model_grad_norm"], rtol=0.02)
+np.testing.assert_allclose(
+    single["model_grad_norm"], mirrored["model_grad_norm"], rtol=0.02
+)
 print("MATCH")
 """
 

@@ -147,7 +147,9 @@ class TestValidateTask:
             start = time.perf_counter()
             for task in ("dmc_walker_walk", "gym_Pendulum-v1", "atari_pong"):
                 validate_task(task)
-            heavy = [m for m in ("dm_control", "mujoco", "tensorflow") if m in sys.modules]
+            heavy = [
+                m for m in ("dm_control", "mujoco", "tensorflow") if m in sys.modules
+            ]
             print(json.dumps([time.perf_counter() - start, heavy]))
             """
         )
@@ -517,7 +519,8 @@ class TestWorkers:
             import numpy as np
             import dreamer_tf.envs, dreamer_tf.envs.worker, dreamer_tf.replay
             for task in ("dmc_walker_walk", "gym_CartPole-v1", "atari_pong"):
-                env = dreamer_tf.envs.make_env(task, seed=0, pixels=task != "gym_CartPole-v1")
+                pixels = task != "gym_CartPole-v1"
+                env = dreamer_tf.envs.make_env(task, seed=0, pixels=pixels)
                 env.reset()
                 env.step(dreamer_tf.envs.random_actions(
                     env.action_space, 1, np.random.default_rng(0))[0])

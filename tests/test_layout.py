@@ -120,7 +120,8 @@ class LayoutTest(tf.test.TestCase):
         )
         code = (
             f"import sys; import {', '.join(modules)}; "
-            "print(sorted(m for m in ('tensorflow', 'keras', 'ray') if m in sys.modules))"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'ray') "
+            "if m in sys.modules))"
         )
         result = subprocess.run(
             [sys.executable, "-c", code],

@@ -49,7 +49,9 @@ with mock.patch.object(tfp.distributions.Normal, "_sample_n", noise_free):
     if workers > 1:
         index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
         half = config.batch_size // workers
-        rows = {key: value[index * half:(index + 1) * half] for key, value in batch.items()}
+        rows = {
+            key: value[index * half:(index + 1) * half] for key, value in batch.items()
+        }
         data = strategy.experimental_distribute_values_from_function(
             lambda context: rows
         )
@@ -58,7 +60,8 @@ with mock.patch.object(tfp.distributions.Normal, "_sample_n", noise_free):
     metrics = [agent.train(data) for _ in range(2)]
 weights = np.concatenate([
     variable.numpy().ravel()
-    for variable in agent.model_variables + agent.actor_variables + agent.value_variables
+    for part in ("model", "actor", "value")
+    for variable in getattr(agent, f"{part}_variables")
 ])
 np.savez(output, weights=weights, **{
     f"{step}/{key}": float(value) for step, values in enumerate(metrics)

@@ -1,4 +1,4 @@
-"""Every part of the agent can be passed in, and the part passed is the one that trains."""
+"""Every part of the agent can be passed in, and the part passed in is what trains."""
 
 import json
 

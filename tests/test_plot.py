@@ -109,7 +109,7 @@ def test_runs_of_different_tasks_need_task(tmp_path):
 
 
 def short_run(directory: Path, eval_only_return=None):
-    """A 3000-frame cartpole run, as quick.flags leaves it; maybe an eval-only result."""
+    """A 3000-frame cartpole run as quick.flags leaves it; maybe an eval-only result."""
     directory.mkdir(parents=True)
     task = {"task": "dmc_cartpole_balance"}
     (directory / "config.json").write_text(json.dumps(task))

@@ -93,15 +93,18 @@ MUTATIONS = (
     Mutation(
         "posterior_previous_deter",
         "dreamer_tf/layers/rssm.py",
-        'inputs = tf.concat([prior["deter"], tf.cast(embed, prior["deter"].dtype)], -1)',
-        'inputs = tf.concat([state["deter"], tf.cast(embed, prior["deter"].dtype)], -1)',
+        'inputs = tf.concat([prior["deter"], tf.cast(embed, prior["deter"].dtype)], '
+        "-1)",
+        'inputs = tf.concat([state["deter"], tf.cast(embed, prior["deter"].dtype)], '
+        "-1)",
         MATH_TESTS,
         "posterior built from the previous deterministic state",
     ),
     Mutation(
         "prior_ignores_action",
         "dreamer_tf/layers/rssm.py",
-        'inputs = tf.concat([state["stoch"], tf.cast(action, state["stoch"].dtype)], -1)',
+        'inputs = tf.concat([state["stoch"], tf.cast(action, state["stoch"].dtype)], '
+        "-1)",
         'inputs = tf.concat([state["stoch"], 0.0 * tf.cast(action, tf.float32)], -1)',
         MATH_TESTS,
         "transition prior does not see the action",
@@ -627,7 +630,8 @@ def main() -> None:
     stale = [m for m, outcome in results if outcome == "stale"]
     print(
         f"\nscore: {len(caught)}/{len(results)} caught "
-        f"({100 * len(caught) / len(results):.0f}%), {len(by_assertion)} by an assertion"
+        f"({100 * len(caught) / len(results):.0f}%), "
+        f"{len(by_assertion)} by an assertion"
     )
     for mutation in survivors:
         print(f"survived: {mutation.name}: {mutation.description}")

@@ -302,8 +302,9 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
         self._kill_workers()
         return EnvWorkerError(
             f"Environment worker {index} (pid {process.pid}) of the "
-            f"{self.description} of task {self.task!r} {how}. Workers are not restarted: all were stopped "
-            "and this vector env is closed; create a new one to continue."
+            f"{self.description} of task {self.task!r} {how}. Workers are not "
+            "restarted: all were stopped and this vector env is closed; create a "
+            "new one to continue."
         )
 
     def _kill_workers(self) -> None:
@@ -319,8 +320,8 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
     def _check_open(self) -> None:
         if self.closed:
             raise EnvWorkerError(
-                f"The {self.description} of task {self.task!r} is closed (closed by the "
-                "caller or after a worker failed); create a new one."
+                f"The {self.description} of task {self.task!r} is closed (closed by "
+                "the caller or after a worker failed); create a new one."
             )
 
     def _stack(

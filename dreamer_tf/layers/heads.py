@@ -60,7 +60,8 @@ class DenseHead(keras.layers.Layer):
         distribution = distribution or self.default_distribution
         if distribution not in HEAD_DISTRIBUTIONS:
             raise ValueError(
-                f"distribution must be one of {HEAD_DISTRIBUTIONS}, got {distribution!r}."
+                f"distribution must be one of {HEAD_DISTRIBUTIONS}, got "
+                f"{distribution!r}."
             )
         self.event_shape = tuple(int(size) for size in output_shape)
         self.num_layers = num_layers

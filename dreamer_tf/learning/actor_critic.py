@@ -1,4 +1,4 @@
-"""Behaviour learning in imagination: rollouts, value targets, actor and value losses."""
+"""Behaviour learning in imagination: rollouts, value targets, actor, value losses."""
 
 from __future__ import annotations
 

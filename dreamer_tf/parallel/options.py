@@ -10,7 +10,8 @@ several hosts. ``--learner=default`` trains on TensorFlow's default device;
 (``tf.distribute.MirroredStrategy``); ``--learner=multi_worker`` on several
 processes or hosts that each run the same command
 (``tf.distribute.MultiWorkerMirroredStrategy`` from ``TF_CONFIG``), each a
-data-parallel shard of the synchronous loop (see :mod:`dreamer_tf.parallel.multi_worker`).
+data-parallel shard of the synchronous loop (see
+:mod:`dreamer_tf.parallel.multi_worker`).
 
 This module does not import TensorFlow, so bad options fail in a second.
 """

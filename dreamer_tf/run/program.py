@@ -20,7 +20,8 @@ What goes wrong never spoils a run: the newest checkpoint that restores is
 used (damaged ones are named and skipped), episodes with a non-finite value
 are not stored, updates with non-finite losses or gradients are skipped by
 the agent (the run stops after
-``MAX_CONSECUTIVE_SKIPPED_UPDATES`` in a row), and no checkpoint is written with a non-finite weight.
+``MAX_CONSECUTIVE_SKIPPED_UPDATES`` in a row), and no checkpoint is written
+with a non-finite weight.
 """
 
 from __future__ import annotations

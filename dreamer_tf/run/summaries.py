@@ -414,7 +414,7 @@ def open_loop_video(
 
 
 def _framed(frames: np.ndarray, colors: np.ndarray) -> np.ndarray:
-    """Surrounds each frame of ``[..., T, H, W, 3]`` with a border of its step's colour."""
+    """Surrounds each frame of ``[..., T, H, W, 3]`` with its step's colour."""
     pad = [(0, 0)] * (frames.ndim - 3) + [(_BORDER, _BORDER)] * 2 + [(0, 0)]
     framed = np.pad(frames, pad)
     border = np.ones(framed.shape[-3:-1], bool)
