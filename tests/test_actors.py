@@ -29,7 +29,6 @@ from run_program import TrainingProgram, metrics, output, run
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.parallel.actors.actor import SEED_STRIDE
 from dreamer_tf.parallel.actors.group import MAX_QUICK_RESTARTS
-from dreamer_tf.parallel.actors.runner import RateLimiter
 from dreamer_tf.parallel.options import ActorOptions, check_actor_options
 from dreamer_tf.replay import load_episode
 
@@ -48,118 +47,6 @@ def actor_of(seed: int, actors: int) -> tuple[int, int]:
     """``(actor index, incarnation)`` of an environment seed (one env each)."""
     slot = (seed - SEED) // SEED_STRIDE - 1
     return slot % actors, slot // actors
-
-
-class FakeProgress:
-    """The counters the rate limiter reads, as in a checkpoint."""
-
-    class Value:
-        def __init__(self, value):
-            self.value = value
-
-        def numpy(self):
-            return self.value
-
-        def assign(self, value):
-            self.value = value
-
-        def assign_add(self, value):
-            self.value += value
-
-    def __init__(self):
-        self.updates = self.Value(0)
-        self.pretrained = self.Value(False)
-        self.last_train = self.Value(0)
-
-
-def simulate(
-    config, frames_per_tick: int, updates_per_tick: int, total: int, episode=1000
-):
-    """Actors and learner taking turns; returns (frames, updates) per tick.
-
-    An episode finishes every ``episode`` frames.
-    """
-    progress, limiter = FakeProgress(), None
-    limiter = RateLimiter(config, progress)
-    frames, history, episodes = 0, [], 0
-    # A bounded number of turns: a limiter that deadlocks fails, not hangs.
-    while frames < total and len(history) < 10 * total:
-        ceiling = limiter.ceiling(frames, episodes)
-        frames += min(frames_per_tick, max(ceiling - frames, 0))
-        episodes = frames // episode
-        if not progress.pretrained.numpy():
-            if frames >= config.prefill and episodes:
-                progress.updates.assign_add(config.pretrain)
-                progress.pretrained.assign(True)
-                progress.last_train.assign(frames)
-        else:
-            for _ in range(updates_per_tick):
-                if not limiter.update_due(frames):
-                    break
-                progress.updates.assign_add(1)
-                limiter.updated()
-        history.append((frames, int(progress.updates.numpy())))
-    return history
-
-
-class TestRateLimiter:
-    CONFIG = DreamerConfig(prefill=2000, pretrain=50, train_every=1000, train_steps=10)
-
-    @pytest.mark.parametrize(
-        "frames_per_tick, updates_per_tick",
-        [(8, 1), (200, 1), (4, 5), (1000, 3)],
-        ids=["balanced", "slow-learner", "slow-actors", "bursty-actors"],
-    )
-    def test_ratio_within_5_percent_over_any_10k_frames(
-        self, frames_per_tick, updates_per_tick
-    ):
-        history = simulate(self.CONFIG, frames_per_tick, updates_per_tick, 60_000)
-        frames = np.array([point[0] for point in history])
-        updates = np.array([point[1] for point in history])
-        start = np.argmax(updates >= self.CONFIG.pretrain)
-        target = self.CONFIG.train_steps / self.CONFIG.train_every
-        checked = 0
-        for begin in range(start, len(history)):
-            end = np.searchsorted(frames, frames[begin] + 10_000)
-            if end >= len(history):
-                break
-            ratio = (updates[end] - updates[begin]) / (frames[end] - frames[begin])
-            assert abs(ratio / target - 1) <= 0.05, (begin, frames[begin], ratio)
-            checked += 1
-        assert checked > 10
-
-    def test_actors_pause_a_quarter_phase_past_the_updates(self):
-        config = self.CONFIG
-        progress = FakeProgress()
-        limiter = RateLimiter(config, progress)
-        assert limiter.ceiling(0, 0) == config.prefill
-        # Prefill reached but no episode finished yet: keep collecting.
-        assert limiter.ceiling(2000, 0) > 2000
-        progress.updates.assign(config.pretrain)
-        progress.pretrained.assign(True)
-        progress.last_train.assign(2000)
-        assert limiter.ceiling(2000, 2) == 2250
-        assert not limiter.update_due(2099)
-        assert limiter.update_due(2100)
-        for _ in range(3):
-            progress.updates.assign_add(1)
-            limiter.updated()
-        assert limiter.ceiling(5000, 5) == 2550
-        for _ in range(7):
-            progress.updates.assign_add(1)
-            limiter.updated()
-        assert int(progress.last_train.numpy()) == 3000
-        assert limiter.ceiling(5000, 5) == 3250
-
-    @pytest.mark.parametrize("train_steps", [1, 2, 3, 10, 100])
-    def test_the_next_update_always_becomes_due(self, train_steps):
-        # Actors that pause before the next update is due deadlock the run.
-        config = DreamerConfig(
-            prefill=100, pretrain=2, train_every=100, train_steps=train_steps
-        )
-        history = simulate(config, 1, 1, total=1000, episode=100)
-        assert history[-1][0] >= 1000
-        assert history[-1][1] == 2 + 9 * train_steps
 
 
 class TestOnePolicy:

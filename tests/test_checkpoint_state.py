@@ -8,7 +8,7 @@ from fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
 from tiny import tiny_config
 
 from dreamer_tf.agent import Dreamer
-from dreamer_tf.run.loop import Progress
+from dreamer_tf.run.schedule import Progress
 from dreamer_tf.variable_tree import checkpoint_of, named_variables, restore_variables
 
 

@@ -19,6 +19,7 @@ from dreamer_tf.config import (
 POSITIVE = [
     *("cnn_depth", "deter_size", "stoch_size", "rssm_hidden", "num_units"),
     *("horizon", "batch_size", "batch_length", "action_repeat", "time_limit"),
+    "image_size",
     *("envs", "nstep", "model_lr", "value_lr", "actor_lr", "adam_epsilon"),
     *("grad_clip", "eval_episodes", "actor_init_std", "actor_mean_scale"),
 ]

@@ -143,7 +143,7 @@ def assert_optimizers_continued(logdir):
 
     from dreamer_tf.agent import Dreamer
     from dreamer_tf.config import DreamerConfig
-    from dreamer_tf.run.loop import Progress
+    from dreamer_tf.run.schedule import Progress
     from dreamer_tf.variable_tree import named_variables, restore_variables
 
     saved = json.loads((logdir / "config.json").read_text())

@@ -48,7 +48,7 @@ def run_worker(loop, train_env, resumed: bool) -> None:
         tensorflow.errors.UnavailableError: When another worker is gone (see
             :func:`lost_worker_error`).
     """
-    config = loop.config
+    schedule = loop.schedule
     loop.announce_start(resumed)
     driver = Driver(train_env)
     driver.reset()
@@ -58,9 +58,9 @@ def run_worker(loop, train_env, resumed: bool) -> None:
     )
     # Every worker has stored an episode to sample from (never false again).
     replays_ready = _close_round(loop, 0)
-    while loop.frames < config.steps:
+    while not schedule.finished:
         loop.scheduled_work(replay_ready=replays_ready)
-        waiting = loop.frames >= config.prefill and not replays_ready
+        waiting = not schedule.prefilling and not replays_ready
         collected = _collect(loop, driver, policies, waiting)
         replays_ready = _close_round(loop, collected) or replays_ready
     loop.finish()
@@ -77,15 +77,14 @@ def _collect(loop, driver: Driver, policies: tuple, waiting: bool) -> int:
             worker without one plays it to its end; the others step once
             and wait for it in the round's collective.
     """
-    config = loop.config
-    quota = 1 if waiting else _round_quota(loop, loop.workers.task.count)
+    schedule = loop.schedule
+    quota = 1 if waiting else _round_quota(schedule, loop.workers.task.count)
     collected = 0
     while collected < quota or (waiting and not len(loop.replay)):
-        policy = policies[0] if loop.frames < config.prefill else policies[1]
-        result = driver.step(policy)
+        result = driver.step(policies[0] if schedule.prefilling else policies[1])
         for env_index, episode in result.episodes:
             loop.store(env_index, episode)
-        collected += result.env_steps * config.action_repeat
+        collected += schedule.frames_of(result.env_steps)
     return collected
 
 
@@ -107,22 +106,12 @@ def _close_round(loop, collected: int) -> bool:
     """
     workers = loop.workers
     frames, with_episodes = workers.sum([collected, int(len(loop.replay) > 0)])
-    loop.frames += frames
-    loop.agent.frames.assign(loop.frames)
+    loop.schedule.add_frames(frames)
     return with_episodes == workers.task.count
 
 
-def _round_quota(loop, workers: int) -> int:
-    """This worker's share of the frames up to the loop's next scheduled event."""
-    config, progress, frames = loop.config, loop.progress, loop.frames
-    events = [config.steps, int(progress.last_log.numpy()) + config.log_every]
-    if frames < config.prefill:
-        events.append(config.prefill)
-    if progress.pretrained.numpy():
-        events.append(int(progress.last_train.numpy()) + config.train_every)
-        last_eval = int(progress.last_eval.numpy())
-        if last_eval >= 0:
-            events.append(last_eval + config.eval_every)
-    gap = min(event for event in events) - frames
+def _round_quota(schedule, workers: int) -> int:
+    """This worker's share of the frames up to the schedule's next event."""
+    gap = schedule.next_event() - schedule.frames
     # At least one step, even when an event is already due.
     return max(math.ceil(gap / workers), 1)

@@ -16,7 +16,6 @@ import pathlib
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from dreamer_tf.acting.driver import Driver, random_policy
 from dreamer_tf.acting.policy import agent_policy
@@ -24,6 +23,7 @@ from dreamer_tf.errors import RunError
 from dreamer_tf.parallel.strategies import ReplicaBatches, Workers
 from dreamer_tf.replay import Replay, episode_signature, find_nonfinite
 from dreamer_tf.run.calibration import value_error
+from dreamer_tf.run.schedule import Schedule
 from dreamer_tf.run.summaries import encode_gif, open_loop_video
 
 logger = logging.getLogger(__name__)
@@ -32,19 +32,6 @@ VALUE_ERROR_EPISODES = 10
 # An occasional skipped update is harmless; a long streak means the data or
 # the weights are broken and more updates will not mend them.
 MAX_CONSECUTIVE_SKIPPED_UPDATES = 20
-
-
-class Progress(tf.Module):
-    """Counters and RNG state saved in every checkpoint, beside the agent."""
-
-    def __init__(self):
-        super().__init__(name="progress")
-        self.updates = tf.Variable(0, dtype=tf.int64)
-        self.pretrained = tf.Variable(False)
-        self.last_train = tf.Variable(0, dtype=tf.int64)
-        self.last_eval = tf.Variable(-1, dtype=tf.int64)
-        self.last_log = tf.Variable(0, dtype=tf.int64)
-        self.rng_state = tf.Variable("", dtype=tf.string)
 
 
 def evaluate(
@@ -93,11 +80,14 @@ def evaluate(
 
 
 class Loop:
-    """The schedule of the spec: prefill, pretrain, then collect and train.
+    """A run's work between its start and its end, on its :class:`Schedule`.
 
     :meth:`run` collects in this process between training phases; with
     actors, :func:`dreamer_tf.parallel.actors.runner.run_actors` drives the same
-    loop's storing, training, evaluation and logging instead.
+    loop's storing, training, evaluation and logging instead, and each worker
+    of a multi-worker learner its own shard
+    (:func:`dreamer_tf.parallel.multi_worker.run_worker`). All of them ask
+    :attr:`schedule` what is due.
 
     Args:
         spec: The run.
@@ -137,10 +127,11 @@ class Loop:
                 eval_env.single_observation_space, eval_env.single_action_space
             ),
         )
-        self.frames = self.replay.total_steps * self.config.action_repeat
+        self.schedule = Schedule(self.config, progress, agent.frames)
+        frames = self.schedule.frames_of(self.replay.total_steps)
         if workers is not None:
-            self.frames = workers.sum([self.frames])[0]
-        agent.frames.assign(self.frames)
+            frames = workers.sum([frames])[0]
+        self.schedule.set_frames(frames)
         self.rng = np.random.default_rng(self.config.seed)
         saved_rng = progress.rng_state.numpy().decode()
         if saved_rng:
@@ -150,7 +141,7 @@ class Loop:
         self.dropped_episodes = 0
         self.episode_returns: list[float] = []
         self.episode_lengths: list[int] = []
-        self.clock = (time.time(), self.frames, int(progress.updates.numpy()))
+        self.clock = (time.time(), self.frames, self.schedule.updates)
         self.start_time = time.time()
         self.start_frames = self.frames
 
@@ -165,20 +156,19 @@ class Loop:
             RunError: After :data:`MAX_CONSECUTIVE_SKIPPED_UPDATES` skipped
                 updates in a row, or if the weights became non-finite.
         """
-        config = self.config
         self.announce_start(resumed)
         driver = Driver(train_env)
         driver.reset()
         prefill_policy = random_policy(train_env.single_action_space, self.rng)
         train_policy = agent_policy(self.agent, training=True)
-        while self.frames < config.steps:
+        schedule = self.schedule
+        while not schedule.finished:
             self.scheduled_work(replay_ready=len(self.replay) > 0)
-            prefilling = self.frames < config.prefill
-            result = driver.step(prefill_policy if prefilling else train_policy)
+            policy = prefill_policy if schedule.prefilling else train_policy
+            result = driver.step(policy)
             for env_index, episode in result.episodes:
                 self.store(env_index, episode)
-            self.frames += result.env_steps * config.action_repeat
-            self.agent.frames.assign(self.frames)
+            schedule.add_frames(schedule.frames_of(result.env_steps))
         self.finish()
 
     def scheduled_work(self, replay_ready: bool) -> None:
@@ -188,33 +178,33 @@ class Loop:
             replay_ready: Whether there are episodes to sample from (with a
                 multi-worker learner: on every worker).
         """
-        config, progress = self.config, self.progress
-        if self.frames >= config.prefill and replay_ready:
-            if not progress.pretrained.numpy():
-                self.train(config.pretrain)
-                progress.pretrained.assign(True)
-                # As in the paper's code, the regular phases count from here.
-                progress.last_train.assign(self.frames)
-                self.save()
-            elif self.frames - progress.last_train.numpy() >= config.train_every:
-                self.train(config.train_steps)
-                # On a fixed grid (the paper's code), so that several envs'
-                # uneven frame steps do not drift the schedule.
-                progress.last_train.assign_add(config.train_every)
-            if self.due_evaluation():
-                self.evaluate()
-        if self.frames - progress.last_log.numpy() >= config.log_every:
-            progress.last_log.assign(self.frames)
+        schedule = self.schedule
+        if schedule.pretrain_due(replay_ready):
+            self.pretrain()
+        elif schedule.phase_due():
+            self.train(self.config.train_steps)
+            schedule.phase_done()
+        if schedule.evaluation_due():
+            self.evaluate()
+        if schedule.log_due():
             self.log()
+
+    def pretrain(self) -> None:
+        """The pretraining updates, then a checkpoint."""
+        self.train(self.config.pretrain)
+        self.schedule.pretraining_done()
+        self.save()
 
     def finish(self, extra: dict[str, float] | None = None) -> None:
         """Ends the run: a last evaluation of the final weights, a log, a save."""
-        if self.progress.pretrained.numpy() and (
-            int(self.progress.last_eval.numpy()) != self.frames
-        ):
-            self.progress.last_eval.assign(self.frames)
+        if self.schedule.final_evaluation_due():
             self.evaluate()
         self.log(extra)
+
+    @property
+    def frames(self) -> int:
+        """Environment frames so far (the schedule's count)."""
+        return self.schedule.frames
 
     def announce_start(self, resumed: bool) -> None:
         """Says whether the run resumes, or starts fresh on stored episodes."""
@@ -251,14 +241,6 @@ class Loop:
         self.episode_returns.append(float(episode["reward"].sum()))
         self.episode_lengths.append(len(episode["reward"]) - 1)
 
-    def due_evaluation(self) -> bool:
-        """Whether evaluation is due; if so, records that it happens now."""
-        last = int(self.progress.last_eval.numpy())
-        if last >= 0 and self.frames - last < self.config.eval_every:
-            return False
-        self.progress.last_eval.assign(self.frames)
-        return True
-
     def train(self, updates: int) -> None:
         """Runs ``updates`` updates on batches sampled from the replay.
 
@@ -273,7 +255,7 @@ class Loop:
         for _ in range(updates):
             batch = self.replay.sample(size, length, self.rng)
             self._record_update(self.agent.train(self.batches(batch)))
-            self.progress.updates.assign_add(1)
+            self.schedule.add_updates(1)
 
     def _record_update(self, metrics: dict) -> None:
         skipped = float(metrics["update_skipped"]) > 0
@@ -335,7 +317,7 @@ class Loop:
         """
         now = time.time()
         last_time, last_frames, last_updates = self.clock
-        updates = int(self.progress.updates.numpy())
+        updates = self.schedule.updates
         elapsed = max(now - last_time, 1e-6)
         scalars = {
             f"train/{key}": float(np.mean(values))

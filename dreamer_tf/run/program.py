@@ -45,9 +45,10 @@ from dreamer_tf.parallel.multi_worker import (
 from dreamer_tf.parallel.options import WORKER_SEED_STRIDE, worker_task
 from dreamer_tf.parallel.strategies import Workers, make_strategy
 from dreamer_tf.run.checkpoints import RunCheckpoints
-from dreamer_tf.run.loop import Loop, Progress, evaluate
+from dreamer_tf.run.loop import Loop, evaluate
 from dreamer_tf.run.rundir import RunSpec, check_run, unlock_logdir
 from dreamer_tf.run.saved_agent import AGENT_PREFIX, AgentFactory, run_agent
+from dreamer_tf.run.schedule import Progress
 from dreamer_tf.run.summaries import MetricsWriter
 from dreamer_tf.variable_tree import named_variables
 
