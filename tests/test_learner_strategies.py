@@ -29,6 +29,7 @@ from dreamer_tf.parallel.options import (
     worker_task,
 )
 from dreamer_tf.replay import load_episode
+from dreamer_tf.variable_tree import checkpoint_key, stored_names
 
 POINT_REACH = "gym_dreamer_tf.envs.toy:PointReach-v0"
 TIMEOUT_S = 300
@@ -48,11 +49,12 @@ def cluster_config(index: int, cluster: dict) -> dict:
 
 def checkpoint_values(run_dir) -> dict[str, np.ndarray]:
     """The newest checkpoint's agent variables and update count, by key."""
-    reader = tf.train.load_checkpoint(str(pathlib.Path(run_dir) / "checkpoints"))
+    newest = tf.train.latest_checkpoint(str(pathlib.Path(run_dir) / "checkpoints"))
+    reader = tf.train.load_checkpoint(newest)
     return {
-        key: reader.get_tensor(key)
-        for key in reader.get_variable_to_shape_map()
-        if key.startswith(("agent/", "progress/updates"))
+        name: reader.get_tensor(checkpoint_key(name))
+        for name in stored_names(newest)
+        if name.startswith(("agent/", "progress/updates"))
     }
 
 
