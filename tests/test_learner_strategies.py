@@ -43,6 +43,20 @@ def episodes(run_dir) -> list[dict]:
     return [load_episode(path) for path in paths]
 
 
+def updates_by_frame(run_dir, steps: int) -> list[tuple[int, int]]:
+    """``(frames, updates)`` of the log events before the end, on the log grid.
+
+    A resumed run logs its first frame again; the later event counts.
+    """
+    log_every = 100  # debug.flags
+    grid = {
+        event["frames"] // log_every * log_every: int(event["updates"])
+        for event in metrics(run_dir)
+        if "updates" in event and event["frames"] < steps
+    }
+    return sorted(grid.items())
+
+
 def cluster_config(index: int, cluster: dict) -> dict:
     return {"cluster": cluster, "task": {"type": "worker", "index": index}}
 
@@ -255,3 +269,18 @@ class MultiWorkerLearnerTest(tf.test.TestCase):
             self.assertIn("resuming at 400 frames", stdout)
         # 2 updates at 400 and at 500 frames.
         self.check_workers_agree(run_dirs, frames=600, updates=8)
+
+        # The synchronous loop and two actors update on the same grid: the
+        # same updates at every log event (each a phase end here) before the
+        # last, which may fall inside a phase.
+        grids = {"multi_worker": updates_by_frame(logdir, steps=600)}
+        for mode, flags in (("synchronous", ()), ("actors", ("--actors=2",))):
+            mode_dir = logdir.parent / mode
+            result = PROGRAM.run(mode_dir, "--prefill=200", "--steps=600", *flags)
+            self.assertEqual(result.returncode, 0, output(result))
+            grids[mode] = updates_by_frame(mode_dir, steps=600)
+        self.assertEqual(
+            grids["multi_worker"], [(100, 0), (200, 2), (300, 4), (400, 6), (500, 8)]
+        )
+        self.assertEqual(grids["synchronous"], grids["multi_worker"], grids)
+        self.assertEqual(grids["actors"], grids["multi_worker"], grids)

@@ -88,7 +88,9 @@ class RSSMCell(keras.layers.Layer):
         """Each entry of a state, by name: its shape without the batch dims.
 
         Every entry is float32. A subclass with another latent returns its
-        own entries; it must keep ``deter``, the recurrent state.
+        own entries; it must keep ``deter`` (the recurrent state) and
+        ``stoch`` (``stoch_size`` numbers: the prior step's input and, with
+        ``deter``, the default :meth:`features`).
         """
         stoch = (self.stoch_size,)
         return {

@@ -7,6 +7,6 @@ environment workers, steps them with :class:`dreamer_tf.acting.driver.Driver`
 and sends every finished episode to the learner, which stores it in the
 replay. The learner refreshes the actors' weights every ``actor_sync_every``
 updates and holds the paper's ratio of updates to frames with
-:class:`~dreamer_tf.parallel.actors.runner.RateLimiter`. Their options live in
+the run's :class:`~dreamer_tf.run.schedule.Schedule`. Their options live in
 :mod:`dreamer_tf.parallel.options`. See ``docs/scaling.rst``.
 """
