@@ -395,24 +395,20 @@ MUTATIONS = (
         "updates with non-finite gradients are applied",
     ),
     Mutation(
-        "optimizer_not_checkpointed",
-        "dreamer_tf/agent.py",
-        "self.model_optimizer = self._optimizer(\n"
-        "                config.model_lr, self.model_variables\n"
-        "            )",
-        'object.__setattr__(self, "model_optimizer", self._optimizer('
-        "config.model_lr, self.model_variables))",
+        "optimizer_slots_not_named",
+        "dreamer_tf/variable_tree.py",
+        "optimizers.append((name, item))",
+        "pass",
         STATE_TESTS,
-        "the world model's optimizer is left out of the checkpoint",
+        "the optimizers' moments are left out of the checkpoint",
     ),
     Mutation(
-        "frames_not_checkpointed",
-        "dreamer_tf/agent.py",
-        'self.frames = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")',
-        'object.__setattr__(self, "frames", '
-        'tf.Variable(0, dtype=tf.int64, trainable=False, name="frames"))',
+        "tf_variables_not_named",
+        "dreamer_tf/variable_tree.py",
+        "return isinstance(value, (keras.Variable, tf.Variable))",
+        "return isinstance(value, keras.Variable)",
         STATE_TESTS,
-        "the frame counter is left out of the checkpoint",
+        "the frame counter and the run's counters are left out of the checkpoint",
     ),
     Mutation(
         "replay_window_overruns",
@@ -473,10 +469,10 @@ MUTATIONS = (
     ),
     Mutation(
         "pretraining_not_a_phase",
-        "dreamer_tf/run/loop.py",
-        "progress.last_train.assign(self.frames)",
-        "progress.last_train.assign(0)",
-        RUN_TESTS,
+        "dreamer_tf/run/schedule.py",
+        "self.progress.last_train.assign(self._frames)",
+        "self.progress.last_train.assign(0)",
+        (*RUN_TESTS, "tests/test_schedule.py"),
         "pretraining does not set the last training frame (a full phase follows)",
     ),
     Mutation(
