@@ -86,7 +86,7 @@ def measure(
         frames = 0
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
-            frames += action_repeat * driver.step(policy).env_steps
+            frames += driver.step(policy).frames
         elapsed = time.perf_counter() - start
     return frames / elapsed
 

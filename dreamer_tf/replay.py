@@ -363,6 +363,11 @@ class Replay:
         """
         return self._total_steps
 
+    @property
+    def total_frames(self) -> int:
+        """The environment frames of :attr:`total_steps` (``action_repeat`` each)."""
+        return self._total_steps * self.action_repeat
+
     def __len__(self) -> int:
         return len(self._episodes)
 

@@ -27,10 +27,10 @@ from actor_envs import origin
 from run_program import TrainingProgram, metrics, output, run
 
 from dreamer_tf.config import DreamerConfig
-from dreamer_tf.parallel.actors.actor import SEED_STRIDE
 from dreamer_tf.parallel.actors.group import MAX_QUICK_RESTARTS
 from dreamer_tf.parallel.options import ActorOptions, check_actor_options
 from dreamer_tf.replay import load_episode
+from dreamer_tf.seeds import ACTOR_STRIDE
 
 TASK = "gym_actor_envs:SeededPoint-v0"
 SEED = 0
@@ -45,7 +45,7 @@ def stored_episodes(logdir) -> list[tuple[int, int]]:
 
 def actor_of(seed: int, actors: int) -> tuple[int, int]:
     """``(actor index, incarnation)`` of an environment seed (one env each)."""
-    slot = (seed - SEED) // SEED_STRIDE - 1
+    slot = (seed - SEED) // ACTOR_STRIDE - 1
     return slot % actors, slot // actors
 
 

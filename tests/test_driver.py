@@ -67,7 +67,7 @@ class TestDriver:
             driver.reset()
             while min(len(episodes) for episodes in collected.values()) < per_env:
                 result = driver.step(counting_policy)
-                frames += result.env_steps * OPTIONS["action_repeat"]
+                frames += result.frames
                 for index, episode in result.episodes:
                     collected[index].append(episode)
         for index in (0, 1):

@@ -18,6 +18,7 @@ LEVELS = {
     "variable_tree": 1,
     "files": 0,
     "config": 0,
+    "seeds": 0,
     "distributions": 1,
     "envs": 1,
     "replay": 1,

@@ -20,7 +20,6 @@ import tensorflow as tf
 from actor_envs import origin
 from run_program import TrainingProgram, free_ports, metrics, output
 
-from dreamer_tf.parallel.actors.actor import SEED_STRIDE
 from dreamer_tf.parallel.options import (
     LearnerOptions,
     WorkerTask,
@@ -29,6 +28,7 @@ from dreamer_tf.parallel.options import (
     worker_task,
 )
 from dreamer_tf.replay import load_episode
+from dreamer_tf.seeds import ACTOR_STRIDE
 from dreamer_tf.variable_tree import checkpoint_key, stored_names
 
 POINT_REACH = "gym_dreamer_tf.envs.toy:PointReach-v0"
@@ -186,9 +186,9 @@ class MirroredLearnerTest(tf.test.TestCase):
         self.assertEqual(result.returncode, 0, output(result))
         self.assertIn("learner: mirrored, 2 replicas in sync", result.stdout)
         # One env per actor: actor i's first incarnation seeds from
-        # seed + SEED_STRIDE * (1 + i).
+        # seed + ACTOR_STRIDE * (1 + i).
         seeds = {origin(episode["vector"][0])[0] for episode in episodes(logdir)}
-        self.assertEqual(seeds, {SEED_STRIDE, 2 * SEED_STRIDE})
+        self.assertEqual(seeds, {ACTOR_STRIDE, 2 * ACTOR_STRIDE})
         last = metrics(logdir)[-1]
         # Pretraining (2 updates) and at least two more phases of 2.
         self.assertGreaterEqual(last["updates"], 6, last)

@@ -30,11 +30,14 @@ class StepResult:
         episodes: ``(environment index, episode)`` for each episode finished by
             this step, in the replay's layout.
         env_steps: How many environments took a step (those that started a new
-            episode by autoreset took none); times ``action_repeat``, frames.
+            episode by autoreset took none).
+        frames: The frames of those steps, ``action_repeat`` each: the one
+            place the run's frame count is computed from agent steps.
     """
 
     episodes: list[tuple[int, Episode]]
     env_steps: int
+    frames: int
 
 
 class Driver:
@@ -42,8 +45,8 @@ class Driver:
 
     Args:
         env: A vector environment whose observations carry ``is_first``,
-            ``is_last`` and ``is_terminal`` (a
-            :class:`~dreamer_tf.envs.SubprocessVectorEnv`).
+            ``is_last`` and ``is_terminal``, and that knows its
+            ``action_repeat`` (a :class:`~dreamer_tf.envs.SubprocessVectorEnv`).
     """
 
     def __init__(self, env):
@@ -81,7 +84,8 @@ class Driver:
         episodes = self._builder.add(
             self.observation, action, reward, info.get("discount")
         )
-        return StepResult(episodes, int(np.sum(~self.observation["is_first"])))
+        env_steps = int(np.sum(~self.observation["is_first"]))
+        return StepResult(episodes, env_steps, env_steps * self.env.action_repeat)
 
     def episodes(
         self,

@@ -18,13 +18,15 @@ from dreamer_tf.envs.wrappers import (
 # Sticky actions of Machado et al. (2018), as in ALE v5 environments.
 ATARI_STICKY_ACTION_PROBABILITY = 0.25
 ATARI_NOOP_MAX = 30
+#: Frames per agent step unless a task's caller says otherwise (the paper's).
+DEFAULT_ACTION_REPEAT = 2
 
 
 def check_make_env_arguments(
     task: str,
     *,
     seed: int | None = None,
-    action_repeat: int = 2,
+    action_repeat: int = DEFAULT_ACTION_REPEAT,
     time_limit: int = 1000,
     image_size: tuple[int, int] = (64, 64),
     pixels: bool = True,
@@ -79,7 +81,7 @@ def make_env(
     task: str,
     *,
     seed: int | None = None,
-    action_repeat: int = 2,
+    action_repeat: int = DEFAULT_ACTION_REPEAT,
     time_limit: int = 1000,
     image_size: tuple[int, int] = (64, 64),
     pixels: bool = True,

@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from dreamer_tf.envs.make import check_make_env_arguments
+from dreamer_tf.envs.make import DEFAULT_ACTION_REPEAT, check_make_env_arguments
 from dreamer_tf.envs.wrappers import is_one_hot_space, one_hot_index
 
 _PACKAGE_PARENT = str(pathlib.Path(__file__).resolve().parents[2])
@@ -61,7 +61,8 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
 
     Returned rewards are float32 ``[num_envs]``; ``infos["discount"]`` is
     float ``[num_envs]`` (1.0 on reset), following gymnasium's vector info
-    layout (with a ``_discount`` mask).
+    layout (with a ``_discount`` mask). ``action_repeat`` is the frames of
+    one agent step, as the environments were built with.
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class SubprocessVectorEnv(gymnasium.vector.VectorEnv):
             raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
         check_make_env_arguments(task, seed=seed, **make_env_kwargs)
         self.task = task
+        self.action_repeat = make_env_kwargs.get("action_repeat", DEFAULT_ACTION_REPEAT)
         self.description = f"{role} env" if role else "env"
         self.num_envs = num_envs
         self.metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}

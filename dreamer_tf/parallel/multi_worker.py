@@ -1,4 +1,4 @@
-"""The synchronous loop as data-parallel shards: one per worker of a cluster.
+"""The run's loop as data-parallel shards: one per worker of a cluster.
 
 With ``--learner=multi_worker`` every worker runs the same command. Each
 steps its own environments (seeded by its index), keeps its own replay in
@@ -9,13 +9,14 @@ frames summed over the workers: prefill, pretraining once, ``train_steps``
 updates per ``train_every`` frames, evaluation and logging.
 
 The workers agree on every decision without a collective per environment
-step: the loop runs in rounds. In a round each worker collects its share of
-the frames up to the next scheduled event (the end of the prefill or of a
-phase, a log, an evaluation, the end of the run), then one collective sums
-the frames all workers collected and counts the workers that have a stored
-episode. Every decision after it reads only these sums and the counters
-broadcast from the chief at the start, so all workers train, save and stop
-at the same points and their updates' collectives line up.
+step: each worker's :class:`ShardSource` collects in rounds. In a round
+each worker collects its share of the frames up to the next scheduled event
+(the end of the prefill or of a phase, a log, an evaluation, the end of the
+run), then one collective sums the frames all workers collected and counts
+the workers that have a stored episode. Every decision after it reads only
+these sums and the counters broadcast from the chief at the start, so all
+workers train, save and stop at the same points and their updates'
+collectives line up.
 """
 
 from __future__ import annotations
@@ -25,67 +26,72 @@ import re
 
 import tensorflow as tf
 
-from dreamer_tf.acting.driver import Driver, random_policy
-from dreamer_tf.acting.policy import agent_policy
+from dreamer_tf.acting.sources import DriverSource, PolicyChoice, Store
 from dreamer_tf.errors import RunError
 
 # What a collective raises once TensorFlow's health check finds a worker gone.
 LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError)
 
 
-def run_worker(loop, train_env, resumed: bool) -> None:
-    """Runs this worker's shard of the training loop until ``config.steps``.
+class ShardSource:
+    """One worker's share of a multi-worker learner's frames, a round at a time.
 
     Args:
-        loop: The worker's :class:`~dreamer_tf.run.loop.Loop`, whose frames
-            are already the sum over the workers and whose ``workers`` holds
-            the collectives.
-        train_env: This worker's training environments.
-        resumed: Whether the chief restored a checkpoint.
-
-    Raises:
-        RunError: As :meth:`~dreamer_tf.run.loop.Loop.run`.
-        tensorflow.errors.UnavailableError: When another worker is gone (see
-            :func:`lost_worker_error`).
+        env: This worker's training environments.
+        policies: The prefill and training policies.
+        workers: The workers' collectives.
     """
-    schedule = loop.schedule
-    loop.announce_start(resumed)
-    driver = Driver(train_env)
-    driver.reset()
-    policies = (
-        random_policy(train_env.single_action_space, loop.rng),
-        agent_policy(loop.agent, training=True),
-    )
-    # Every worker has stored an episode to sample from (never false again).
-    replays_ready = _close_round(loop, 0)
-    while not schedule.finished:
-        loop.scheduled_work(replay_ready=replays_ready)
-        waiting = not schedule.prefilling and not replays_ready
-        collected = _collect(loop, driver, policies, waiting)
-        replays_ready = _close_round(loop, collected) or replays_ready
-    loop.finish()
 
+    one_update_at_a_time = False
 
-def _collect(loop, driver: Driver, policies: tuple, waiting: bool) -> int:
-    """Steps this worker's environments for one round; returns its frames.
+    def __init__(self, env, policies: PolicyChoice, workers):
+        self.local = DriverSource(env, policies)
+        self.workers = workers
+        self.schedule = self.replay = None
+        self._replays_ready = False
 
-    Args:
-        loop: The worker's loop.
-        driver: Its training environments' driver.
-        policies: The prefill (random) and the training policy.
-        waiting: Whether pretraining waits for a worker's first episode: a
-            worker without one plays it to its end; the others step once
-            and wait for it in the round's collective.
-    """
-    schedule = loop.schedule
-    quota = 1 if waiting else _round_quota(schedule, loop.workers.task.count)
-    collected = 0
-    while collected < quota or (waiting and not len(loop.replay)):
-        result = driver.step(policies[0] if schedule.prefilling else policies[1])
-        for env_index, episode in result.episodes:
-            loop.store(env_index, episode)
-        collected += schedule.frames_of(result.env_steps)
-    return collected
+    def start(self, schedule, replay) -> None:
+        """Resets the environments; the first round's collective (no frames)."""
+        self.schedule, self.replay = schedule, replay
+        self.local.start(schedule, replay)
+        self._close_round(0)
+
+    def replay_ready(self) -> bool:
+        """Whether every worker has an episode in its replay (never false again)."""
+        return self._replays_ready
+
+    def collect(self, store: Store, trained: bool = False) -> int:
+        """Collects this worker's share of a round; returns every worker's frames.
+
+        A worker collects up to the schedule's next event. While pretraining
+        waits for a worker's first episode, a worker without one plays it to
+        its end and the others step once and wait for it in the collective.
+        """
+        schedule = self.schedule
+        waiting = not schedule.prefilling and not self._replays_ready
+        quota = 1 if waiting else _round_quota(schedule, self.workers.task.count)
+        collected = 0
+        while collected < quota or (waiting and not len(self.replay)):
+            collected += self.local.collect(store)
+        return self._close_round(collected)
+
+    def _close_round(self, collected: int) -> int:
+        """The round's collective: the frames of every worker, and their replays."""
+        workers = self.workers
+        frames, with_episodes = workers.sum([collected, int(len(self.replay) > 0)])
+        self._replays_ready = self._replays_ready or with_episodes == workers.task.count
+        return frames
+
+    def drain(self, store: Store) -> int:
+        """Nothing is on its way after the last round."""
+        return 0
+
+    def log_scalars(self) -> dict[str, float]:
+        """No scalars of its own."""
+        return {}
+
+    def close(self) -> None:
+        """Nothing to stop (the program closes the environments)."""
 
 
 def lost_worker_error(error: Exception) -> RunError:
@@ -96,18 +102,6 @@ def lost_worker_error(error: Exception) -> RunError:
         f"the cluster lost {gone} ({type(error).__name__}); rerun every "
         "worker's command to resume."
     )
-
-
-def _close_round(loop, collected: int) -> bool:
-    """The round's collective: adds the frames every worker collected to the count.
-
-    Returns:
-        Whether every worker has an episode in its replay.
-    """
-    workers = loop.workers
-    frames, with_episodes = workers.sum([collected, int(len(loop.replay) > 0)])
-    loop.schedule.add_frames(frames)
-    return with_episodes == workers.task.count
 
 
 def _round_quota(schedule, workers: int) -> int:

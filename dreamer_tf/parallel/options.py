@@ -26,9 +26,6 @@ import pathlib
 import socket
 
 LEARNERS = ("default", "mirrored", "multi_worker")
-# Worker i > 0 of a multi-worker learner runs with seed + i * this stride, so
-# its environments, sampling and exploration differ from every other worker's.
-WORKER_SEED_STRIDE = 1_000_000
 WORKERS_DIRECTORY = "workers"
 BACKENDS = ("process", "ray")
 DISTRIBUTED_EXTRA = "pip install -e '.[distributed]'"
@@ -146,10 +143,9 @@ def check_learner_options(
         )
     if options.cpu_devices and options.learner != "mirrored":
         raise ValueError("--learner_cpu_devices needs --learner=mirrored.")
-    if options.cpu_devices and batch_size % options.cpu_devices:
-        raise ValueError(
-            f"batch_size {batch_size} does not split over {options.cpu_devices} "
-            "replicas; make it a multiple of --learner_cpu_devices."
+    if options.cpu_devices:
+        check_batch_split(
+            batch_size, options.cpu_devices, "replicas", "--learner_cpu_devices"
         )
     task = worker_task(options)
     if options.learner == "multi_worker":
@@ -162,12 +158,28 @@ def check_learner_options(
             raise ValueError(
                 "--eval_only runs in one process; drop --learner=multi_worker."
             )
-        if batch_size % task.count:
-            raise ValueError(
-                f"batch_size {batch_size} does not split over {task.count} "
-                "workers; make it a multiple of the number of workers."
-            )
+        check_batch_split(batch_size, task.count, "workers", "the number of workers")
     return task
+
+
+def check_batch_split(batch_size: int, parts: int, unit: str, multiple_of: str) -> None:
+    """Checks that every replica (or worker) gets an equal share of the batch.
+
+    Args:
+        batch_size: The global batch size.
+        parts: How many shares.
+        unit: What they are, for the message (``replicas``, ``workers``).
+        multiple_of: What ``batch_size`` must be a multiple of, for the
+            message (a flag, or a description).
+
+    Raises:
+        ValueError: If ``parts`` does not divide ``batch_size``.
+    """
+    if batch_size % parts:
+        raise ValueError(
+            f"batch_size {batch_size} does not split over {parts} {unit}; make it "
+            f"a multiple of {multiple_of}."
+        )
 
 
 def worker_logdir(logdir: str, task: WorkerTask) -> str:

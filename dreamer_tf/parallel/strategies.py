@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from dreamer_tf.errors import RunError
-from dreamer_tf.parallel.options import LearnerOptions, WorkerTask
+from dreamer_tf.parallel.options import LearnerOptions, WorkerTask, check_batch_split
 
 
 def make_strategy(
@@ -57,12 +57,12 @@ def make_strategy(
         )
     else:
         strategy = tf.distribute.MirroredStrategy()
-    replicas = strategy.num_replicas_in_sync
-    if batch_size % replicas:
-        raise RunError(
-            f"batch_size {batch_size} does not split over the learner's {replicas} "
-            "replicas; make it a multiple of the replica count."
+    try:
+        check_batch_split(
+            batch_size, strategy.num_replicas_in_sync, "replicas", "the replica count"
         )
+    except ValueError as error:
+        raise RunError(str(error)) from None
     return strategy
 
 

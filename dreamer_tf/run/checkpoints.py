@@ -68,6 +68,9 @@ class RunCheckpoints:
             optimizer slots, counters); each must be finite in every
             checkpoint and present in the one restored.
         max_to_keep: Most checkpoints kept on disk.
+        partial: Whether ``variables`` may be part of what a checkpoint holds
+            (e.g. the agent alone of a run's checkpoint); every one of them
+            must still be there.
     """
 
     def __init__(
@@ -75,8 +78,10 @@ class RunCheckpoints:
         directory: str | os.PathLike,
         variables: Mapping[str, Variable],
         max_to_keep: int = 3,
+        partial: bool = False,
     ):
         self.directory = pathlib.Path(directory)
+        self.partial = partial
         self.named_variables = dict(variables)
         self.checkpoint = checkpoint_of(self.named_variables)
         self.variables = list(self.named_variables.values())
@@ -97,36 +102,56 @@ class RunCheckpoints:
             RunError: If checkpoint files exist but none restores; nothing is
                 written then.
         """
-        numbers = checkpoint_numbers(self.directory)
-        skipped = []
-        restored = None
-        for number in numbers:
-            self._check_names(number)
-            try:
-                self._restore(number)
-            except Exception as error:  # noqa: BLE001 - any failure means damaged.
-                skipped.append(f"ckpt-{number} ({first_line(error, with_type=True)})")
-                continue
-            restored = number
-            break
-        if numbers and restored is None:
-            raise RunError(
-                f"No checkpoint in {str(self.directory)!r} restores: "
-                f"{'; '.join(skipped)}. They were left untouched; restore them "
-                "from a backup, or move them away to train from fresh weights."
-            )
-        if skipped:
-            logger.warning(
-                "Skipped damaged checkpoints %s; resuming from ckpt-%d.",
-                "; ".join(skipped),
-                restored,
-            )
+        restored = self.read(
+            advice="They were left untouched; restore them from a backup, or "
+            "move them away to train from fresh weights."
+        )
         if restored is not None:
-            self._repair_state_file(restored, numbers[0])
+            self._repair_state_file(restored, checkpoint_numbers(self.directory)[0])
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.directory, self.max_to_keep
         )
         return None if restored is None else str(self._prefix(restored))
+
+    def read(self, number: int | None = None, advice: str = "") -> int | None:
+        """Restores the newest checkpoint that restores; writes nothing.
+
+        Args:
+            number: Restore ``ckpt-<number>`` only.
+            advice: What the error for none restoring says to do.
+
+        Returns:
+            The restored checkpoint's number, or None if there is none.
+
+        Raises:
+            RunError: If checkpoint files exist (or ``number`` is given) but
+                none restores, or one of another layout or agent is found.
+        """
+        numbers = checkpoint_numbers(self.directory)
+        if number is not None:
+            numbers = [number]
+        skipped = []
+        for candidate in numbers:
+            self._check_names(candidate)
+            try:
+                self._restore(candidate)
+            except Exception as error:  # noqa: BLE001 - any failure means damaged.
+                reason = first_line(error, with_type=True)
+                skipped.append(f"ckpt-{candidate} ({reason})")
+                continue
+            if skipped:
+                logger.warning(
+                    "Skipped damaged checkpoints %s; restored ckpt-%d.",
+                    "; ".join(skipped),
+                    candidate,
+                )
+            return candidate
+        if numbers:
+            raise RunError(
+                f"No checkpoint in {str(self.directory)!r} restores: "
+                f"{'; '.join(skipped)}. {advice}".rstrip()
+            )
+        return None
 
     def save(self) -> str:
         """Saves a checkpoint after checking that every variable is finite.
@@ -165,7 +190,7 @@ class RunCheckpoints:
                 "it. Train in a new logdir, or resume with dreamer_tf 0.1."
             )
         try:
-            check_stored(self.named_variables, prefix, exact=True)
+            check_stored(self.named_variables, prefix, exact=not self.partial)
         except ValueError as error:
             raise RunError(
                 f"ckpt-{number} in {str(self.directory)!r} does not fit this "
@@ -177,7 +202,10 @@ class RunCheckpoints:
         prefix = self._prefix(number)
         if not prefix.with_name(f"{prefix.name}.index").exists():
             raise ValueError("its .index file is missing")
-        self.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+        status = self.checkpoint.restore(str(prefix))
+        status.assert_existing_objects_matched()
+        if self.partial:
+            status.expect_partial()
         nonfinite = nonfinite_variables(self.variables)
         if nonfinite:
             raise ValueError(f"non-finite values in {nonfinite[0]}")

@@ -1,11 +1,11 @@
-"""The training loop of one process: store, train, evaluate, log, checkpoint.
+"""The run's loop: collect, store, train, evaluate, log, checkpoint.
 
 :class:`Loop` holds what a run does between its start and its end (the
-replay, the updates, evaluation, logging and checkpoints) and the
-synchronous schedule of collecting and training; :class:`Progress` holds the
-counters that every checkpoint saves beside the agent; :func:`evaluate`
-plays evaluation episodes. :mod:`dreamer_tf.run.program` builds a loop and
-hands it its source of episodes.
+replay, the updates, evaluation, logging and checkpoints) and its one
+collection loop, :meth:`Loop.run`, over a source of finished episodes
+(:mod:`dreamer_tf.acting.sources`); :func:`evaluate` plays evaluation
+episodes. :mod:`dreamer_tf.run.program` builds a loop and hands it its
+source: this process's environments, actors, or a multi-worker shard.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import time
 
 import numpy as np
 
-from dreamer_tf.acting.driver import Driver, random_policy
+from dreamer_tf.acting.driver import Driver
 from dreamer_tf.acting.policy import agent_policy
+from dreamer_tf.acting.sources import EpisodeSource
 from dreamer_tf.errors import RunError
 from dreamer_tf.parallel.strategies import ReplicaBatches, Workers
 from dreamer_tf.replay import Replay, episode_signature, find_nonfinite
@@ -82,12 +83,8 @@ def evaluate(
 class Loop:
     """A run's work between its start and its end, on its :class:`Schedule`.
 
-    :meth:`run` collects in this process between training phases; with
-    actors, :func:`dreamer_tf.parallel.actors.runner.run_actors` drives the same
-    loop's storing, training, evaluation and logging instead, and each worker
-    of a multi-worker learner its own shard
-    (:func:`dreamer_tf.parallel.multi_worker.run_worker`). All of them ask
-    :attr:`schedule` what is due.
+    :meth:`run` is the same loop for every source of episodes; what is due
+    is always asked of :attr:`schedule`, in one order.
 
     Args:
         spec: The run.
@@ -128,7 +125,7 @@ class Loop:
             ),
         )
         self.schedule = Schedule(self.config, progress, agent.frames)
-        frames = self.schedule.frames_of(self.replay.total_steps)
+        frames = self.replay.total_frames
         if workers is not None:
             frames = workers.sum([frames])[0]
         self.schedule.set_frames(frames)
@@ -145,11 +142,16 @@ class Loop:
         self.start_time = time.time()
         self.start_frames = self.frames
 
-    def run(self, train_env, resumed: bool) -> None:
-        """Runs until ``config.steps`` frames; checkpoints and logs on the way.
+    def run(self, source: EpisodeSource, resumed: bool) -> None:
+        """The run's one collection loop: until ``config.steps`` frames.
+
+        Each turn does what the schedule says is due (see
+        :meth:`scheduled_work`), then collects from ``source``; the frames it
+        reports are the schedule's count. The run ends with a last evaluation,
+        a log and a checkpoint.
 
         Args:
-            train_env: The training environments.
+            source: Where the training episodes come from.
             resumed: Whether a checkpoint was restored.
 
         Raises:
@@ -157,37 +159,43 @@ class Loop:
                 updates in a row, or if the weights became non-finite.
         """
         self.announce_start(resumed)
-        driver = Driver(train_env)
-        driver.reset()
-        prefill_policy = random_policy(train_env.single_action_space, self.rng)
-        train_policy = agent_policy(self.agent, training=True)
         schedule = self.schedule
-        while not schedule.finished:
-            self.scheduled_work(replay_ready=len(self.replay) > 0)
-            policy = prefill_policy if schedule.prefilling else train_policy
-            result = driver.step(policy)
-            for env_index, episode in result.episodes:
-                self.store(env_index, episode)
-            schedule.add_frames(schedule.frames_of(result.env_steps))
-        self.finish()
+        source.start(schedule, self.replay)
+        try:
+            while not schedule.finished:
+                trained = self.scheduled_work(source)
+                schedule.add_frames(source.collect(self.store, trained))
+            schedule.add_frames(source.drain(self.store))
+            self.finish(source.log_scalars())
+        finally:
+            source.close()
 
-    def scheduled_work(self, replay_ready: bool) -> None:
-        """Pretraining, a phase's updates, evaluation and logging, when due.
+    def scheduled_work(self, source: EpisodeSource) -> bool:
+        """Pretraining or updates, evaluation and logging, when due.
 
-        Args:
-            replay_ready: Whether there are episodes to sample from (with a
-                multi-worker learner: on every worker).
+        Updates run a phase at a time, or one at a time for a source that
+        says so (:attr:`EpisodeSource.one_update_at_a_time`).
+
+        Returns:
+            Whether it trained.
         """
         schedule = self.schedule
-        if schedule.pretrain_due(replay_ready):
+        trained = True
+        if schedule.pretrain_due(source.replay_ready()):
             self.pretrain()
-        elif schedule.phase_due():
+        elif not source.one_update_at_a_time and schedule.phase_due():
             self.train(self.config.train_steps)
             schedule.phase_done()
+        elif source.one_update_at_a_time and schedule.update_due():
+            self.train(1)
+            schedule.update_done()
+        else:
+            trained = False
         if schedule.evaluation_due():
             self.evaluate()
         if schedule.log_due():
-            self.log()
+            self.log(source.log_scalars())
+        return trained
 
     def pretrain(self) -> None:
         """The pretraining updates, then a checkpoint."""

@@ -33,16 +33,19 @@ import keras
 import tensorflow as tf
 
 from dreamer_tf import envs
+from dreamer_tf.acting.driver import random_policy
+from dreamer_tf.acting.policy import agent_policy
+from dreamer_tf.acting.sources import DriverSource, PolicyChoice
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.errors import RunError, first_line
 from dreamer_tf.parallel.actors.group import ActorsFailed
-from dreamer_tf.parallel.actors.runner import connect_ray, run_actors
+from dreamer_tf.parallel.actors.runner import actor_source, connect_ray
 from dreamer_tf.parallel.multi_worker import (
     LOST_WORKER_ERRORS,
+    ShardSource,
     lost_worker_error,
-    run_worker,
 )
-from dreamer_tf.parallel.options import WORKER_SEED_STRIDE, worker_task
+from dreamer_tf.parallel.options import worker_task
 from dreamer_tf.parallel.strategies import Workers, make_strategy
 from dreamer_tf.run.checkpoints import RunCheckpoints
 from dreamer_tf.run.loop import Loop, evaluate
@@ -50,6 +53,7 @@ from dreamer_tf.run.rundir import RunSpec, check_run, unlock_logdir
 from dreamer_tf.run.saved_agent import AGENT_PREFIX, AgentFactory, run_agent
 from dreamer_tf.run.schedule import Progress
 from dreamer_tf.run.summaries import MetricsWriter
+from dreamer_tf.seeds import stream_seed
 from dreamer_tf.variable_tree import named_variables
 
 
@@ -85,21 +89,16 @@ def run(spec: RunSpec, agent_factory: AgentFactory | None = None) -> None:
 
 def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
     spec, strategy, task, workers = _learner(spec)
-    if spec.actors.actors and spec.actors.backend == "ray" and not spec.eval_only:
-        _connect_ray(spec)
-    if spec.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(spec.config.seed)
+    _prepare_process(spec)
     config = spec.config
     # Evaluation plays whole games, as published Atari scores do.
     eval_env = envs.make_vector_env(
         spec.task,
         1,
-        seed=config.seed + 10_000,
+        seed=stream_seed(config.seed, evaluation=True),
         role="evaluation",
         **_env_options(config),
     )
-    train_env = None
     try:
         agent = run_agent(
             logdir,
@@ -117,64 +116,97 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
         resumed = restored is not None
         if workers is not None:
             resumed = _take_chiefs_state(workers, run_variables, resumed)
-        frames = int(agent.frames.numpy())
-        if resumed and not spec.eval_only and frames >= config.steps:
-            # A finished run rerun: say so and write nothing into the logdir.
-            print(
-                f"run complete: {frames} of {config.steps} frames in {logdir}; "
-                "nothing to do (a larger --steps trains on)"
-            )
+        if resumed and not spec.eval_only and _complete(spec, agent, logdir):
             _export(spec, agent, eval_env, task.is_chief)
             return
         writer = MetricsWriter(str(logdir))
         if spec.eval_only:
-            if restored is None:
-                raise RunError(f"No checkpoint in {str(logdir)!r} to evaluate.")
-            print(
-                f"evaluating {pathlib.Path(restored).name} ({frames} frames): "
-                f"{config.eval_episodes} episodes",
-                flush=True,
-            )
-            gif_path = logdir / "eval_only.gif"
-            returns = evaluate(
-                agent,
-                eval_env,
-                config.eval_episodes,
-                writer,
-                "eval_only",
-                gif_path,
-                verbose=True,
-            )
-            print(f"eval returns: {', '.join(f'{value:.1f}' for value in returns)}")
-            if gif_path.exists():
-                print(f"video of the first episode: {gif_path}")
-        elif spec.actors.actors:
-            loop = Loop(spec, logdir, agent, progress, checkpoints, writer, eval_env)
-            try:
-                run_actors(loop, spec, _training_env_options(spec), resumed)
-            except ActorsFailed as error:
-                raise RunError(f"{error}; the run stops (rerun to resume).") from None
+            _evaluate_only(spec, agent, restored, logdir, eval_env, writer)
         else:
-            train_env = envs.make_vector_env(
-                spec.task,
-                config.envs,
-                seed=config.seed,
-                role="training",
-                **_training_env_options(spec),
-            )
             loop = Loop(
                 spec, logdir, agent, progress, checkpoints, writer, eval_env, workers
             )
-            if workers is None:
-                loop.run(train_env, resumed)
-            else:
-                run_worker(loop, train_env, resumed)
+            _train(spec, loop, workers, resumed)
         _export(spec, agent, eval_env, task.is_chief)
         writer.close()
     finally:
         eval_env.close()
-        if train_env is not None:
-            train_env.close()
+
+
+def _prepare_process(spec: RunSpec) -> None:
+    """Joins Ray for its actors; determinism and seeds, before any model."""
+    if spec.actors.actors and spec.actors.backend == "ray" and not spec.eval_only:
+        _connect_ray(spec)
+    if spec.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(spec.config.seed)
+
+
+def _complete(spec: RunSpec, agent: Dreamer, logdir: pathlib.Path) -> bool:
+    """Whether a resumed run already has its frames (then it says so)."""
+    frames = int(agent.frames.numpy())
+    if frames < spec.config.steps:
+        return False
+    # A finished run rerun: say so and write nothing into the logdir.
+    print(
+        f"run complete: {frames} of {spec.config.steps} frames in {logdir}; "
+        "nothing to do (a larger --steps trains on)"
+    )
+    return True
+
+
+def _evaluate_only(spec, agent, restored, logdir, eval_env, writer) -> None:
+    config = spec.config
+    if restored is None:
+        raise RunError(f"No checkpoint in {str(logdir)!r} to evaluate.")
+    print(
+        f"evaluating {pathlib.Path(restored).name} ({int(agent.frames.numpy())} "
+        f"frames): {config.eval_episodes} episodes",
+        flush=True,
+    )
+    gif_path = logdir / "eval_only.gif"
+    returns = evaluate(
+        agent,
+        eval_env,
+        config.eval_episodes,
+        writer,
+        "eval_only",
+        gif_path,
+        verbose=True,
+    )
+    print(f"eval returns: {', '.join(f'{value:.1f}' for value in returns)}")
+    if gif_path.exists():
+        print(f"video of the first episode: {gif_path}")
+
+
+def _train(spec: RunSpec, loop: Loop, workers, resumed: bool) -> None:
+    """Runs the loop on its source: actors, or this process's environments."""
+    if spec.actors.actors:
+        source = actor_source(loop.agent, spec, _training_env_options(spec))
+        try:
+            loop.run(source, resumed)
+        except ActorsFailed as error:
+            raise RunError(f"{error}; the run stops (rerun to resume).") from None
+        return
+    train_env = envs.make_vector_env(
+        spec.task,
+        spec.config.envs,
+        seed=spec.config.seed,
+        role="training",
+        **_training_env_options(spec),
+    )
+    try:
+        policies = PolicyChoice(
+            random_policy(train_env.single_action_space, loop.rng),
+            agent_policy(loop.agent, training=True),
+        )
+        if workers is None:
+            source = DriverSource(train_env, policies)
+        else:
+            source = ShardSource(train_env, policies, workers)
+        loop.run(source, resumed)
+    finally:
+        train_env.close()
 
 
 def _export(spec: RunSpec, agent: Dreamer, eval_env, is_chief: bool) -> None:
@@ -203,8 +235,8 @@ def _learner(spec: RunSpec):
 
     Returns:
         ``(spec, strategy, task, workers)``: the spec this process runs
-        (worker ``i > 0`` of a multi-worker learner seeds with ``seed + i *``
-        :data:`~dreamer_tf.parallel.options.WORKER_SEED_STRIDE`), the strategy
+        (worker ``i > 0`` of a multi-worker learner seeds with its stream's
+        seed, :func:`~dreamer_tf.seeds.stream_seed`), the strategy
         (None for the default), this process's task, and the workers'
         collectives (None unless there are several workers).
     """
@@ -219,7 +251,7 @@ def _learner(spec: RunSpec):
             flush=True,
         )
     if not task.is_chief:
-        seed = spec.config.seed + WORKER_SEED_STRIDE * task.index
+        seed = stream_seed(spec.config.seed, worker=task.index)
         spec = dataclasses.replace(spec, config=spec.config.replace(seed=seed))
     return spec, strategy, task, workers
 

@@ -40,6 +40,10 @@ CHECKPOINT_FILE_PATTERN = re.compile(r"^ckpt-(?P<number>\d+)\.(index|data-.*)$")
 _held_locks: dict[pathlib.Path, int] = {}
 
 
+#: The run's recorded agent (see :mod:`dreamer_tf.run.saved_agent`).
+ARCHITECTURE_FILE_NAME = "architecture.json"
+
+
 def checkpoint_numbers(directory: str | os.PathLike) -> list[int]:
     """The numbers ``N`` of the ``ckpt-N`` files in a directory, newest first.
 
@@ -161,6 +165,7 @@ def check_run(spec: RunSpec) -> pathlib.Path:
                 f"logdir {str(logdir)!r} holds a run with another config ({details}); "
                 "use a new --logdir or the same flags."
             )
+    _check_written_by_this_version(logdir)
     if spec.eval_only and not checkpoint_numbers(logdir / "checkpoints"):
         raise ValueError(
             f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
@@ -226,6 +231,23 @@ def unlock_logdir(logdir: str | os.PathLike) -> None:
     descriptor = _held_locks.pop(pathlib.Path(logdir).resolve(), None)
     if descriptor is not None:
         os.close(descriptor)
+
+
+def _check_written_by_this_version(logdir: pathlib.Path) -> None:
+    """Refuses a run of dreamer_tf 0.1 before anything is written into it.
+
+    Since 0.2 a run records its architecture before its first checkpoint, so
+    checkpoints without that record are 0.1's, saved by position.
+    """
+    if checkpoint_numbers(logdir / "checkpoints") and not (
+        logdir / ARCHITECTURE_FILE_NAME
+    ).exists():
+        raise ValueError(
+            f"logdir {str(logdir)!r} holds checkpoints but no "
+            f"{ARCHITECTURE_FILE_NAME}: it was written by a dreamer_tf before 0.2, "
+            "whose checkpoints this version cannot restore. Train in a new logdir, "
+            "or resume with dreamer_tf 0.1."
+        )
 
 
 def _check_batch_length(config: DreamerConfig) -> None:

@@ -24,13 +24,13 @@ from dreamer_tf.architecture import (
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.errors import RunError, first_line
 from dreamer_tf.files import write_atomically
-from dreamer_tf.run.rundir import checkpoint_numbers, saved_run
+from dreamer_tf.run.checkpoints import RunCheckpoints
+from dreamer_tf.run.rundir import ARCHITECTURE_FILE_NAME, saved_run
 from dreamer_tf.spaces import space_from_json, space_to_json
-from dreamer_tf.variable_tree import named_variables, restore_variables
+from dreamer_tf.variable_tree import named_variables
 
 logger = logging.getLogger(__name__)
 
-ARCHITECTURE_FILE_NAME = "architecture.json"
 # Where a run's checkpoint keeps the agent (see dreamer_tf.run.program).
 AGENT_PREFIX = "agent"
 
@@ -154,21 +154,11 @@ def load_agent(
         )
     agent = agent_from_architecture(config, architecture, strategy)
     directory = logdir / "checkpoints"
-    numbers = checkpoint_numbers(directory)
-    if checkpoint is not None:
-        numbers = [number for number in numbers if number == checkpoint] or [checkpoint]
     named = named_variables(agent, AGENT_PREFIX)
-    problems = []
-    for number in numbers:
-        try:
-            restore_variables(named, directory / f"ckpt-{number}", exact=False)
-            return agent
-        except Exception as error:  # noqa: BLE001 - any failure: try an older one.
-            problems.append(f"ckpt-{number} ({first_line(error, with_type=True)})")
-    raise RunError(
-        f"No checkpoint in {str(directory)!r} restores"
-        + (f": {'; '.join(problems)}." if problems else ".")
-    )
+    checkpoints = RunCheckpoints(directory, named, partial=True)
+    if checkpoints.read(checkpoint) is None:
+        raise RunError(f"No checkpoint in {str(directory)!r}.")
+    return agent
 
 
 def _check_spaces(logdir, recorded: dict, observation_space, action_space) -> None:

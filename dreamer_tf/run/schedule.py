@@ -55,8 +55,10 @@ class Schedule:
 
     Args:
         config: The run's config (``prefill``, ``pretrain``, ``train_every``,
-            ``train_steps``, ``eval_every``, ``log_every``, ``steps``,
-            ``action_repeat``).
+            ``train_steps``, ``eval_every``, ``log_every``, ``steps``). The
+            frames it counts come from the driver's steps
+            (:attr:`dreamer_tf.acting.driver.StepResult.frames`) and the
+            replay's episodes (:attr:`dreamer_tf.replay.Replay.total_frames`).
         progress: The checkpointed counters.
         frames: The agent's checkpointed frame count (its exploration decays
             with it); only the schedule assigns it.
@@ -91,10 +93,6 @@ class Schedule:
     def prefilling(self) -> bool:
         """Whether actions are still random (the prefill)."""
         return self._frames < self.config.prefill
-
-    def frames_of(self, env_steps: int) -> int:
-        """The frames of ``env_steps`` agent steps (``action_repeat`` each)."""
-        return env_steps * self.config.action_repeat
 
     def set_frames(self, frames: int) -> None:
         """Sets the count (a run's start: the frames of its stored episodes)."""

@@ -33,10 +33,6 @@ Send = Callable[[tuple], None]
 # receive(block) -> the next message, or None if none waits and not block.
 Receive = Callable[[bool], tuple | None]
 
-# Actor i of incarnation r seeds its envs from seed + SEED_STRIDE * (1 + i + N r):
-# apart from the synchronous run's seeds and from every other actor's.
-SEED_STRIDE = 100_000
-
 
 @dataclasses.dataclass(frozen=True)
 class ActorSetup:
@@ -106,7 +102,6 @@ def _act(setup: ActorSetup, env, send: Send, receive: Receive) -> None:
     policy = random_policy(env.single_action_space, np.random.default_rng(setup.seed))
     copy = PolicyCopy(setup.config, setup.architecture)
     allowed = frames = 0
-    repeat = setup.config["action_repeat"]
     send(("ready", os.getpid()))
     while True:
         message = receive(frames >= allowed)
@@ -122,9 +117,8 @@ def _act(setup: ActorSetup, env, send: Send, receive: Receive) -> None:
         if frames >= allowed:
             continue
         result = driver.step(policy)
-        stepped = result.env_steps * repeat
-        frames += stepped
-        send(("step", stepped, [episode for _, episode in result.episodes]))
+        frames += result.frames
+        send(("step", result.frames, [episode for _, episode in result.episodes]))
 
 
 class PolicyCopy:

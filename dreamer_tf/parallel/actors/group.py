@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from dreamer_tf.parallel.actors.actor import SEED_STRIDE
 from dreamer_tf.parallel.actors.process import ActorDied, ProcessActor
+from dreamer_tf.seeds import stream_seed
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ class ActorGroup:
 
     def _start(self, index: int) -> None:
         incarnation = self._incarnations[index]
-        seed = self._seed + SEED_STRIDE * (1 + index + self.count * incarnation)
+        seed = stream_seed(
+            self._seed, actor=index, actors=self.count, incarnation=incarnation
+        )
         setup = self._make_setup(index, incarnation, seed)
         if self._backend == "ray":
             from dreamer_tf.parallel.actors.ray_backend import RayActor

@@ -1,8 +1,8 @@
-"""The learner with actors: the run's schedule while actors collect.
+"""The learner with actors: actors as the run loop's source of episodes.
 
-:func:`learn_with_actors` runs the training loop's work (pretraining once,
-updates, evaluation, logging, checkpoints) while actors collect. The frames
-are the learner's count of what the actors report; the run's
+:class:`ActorSource` feeds the run's one loop
+(:meth:`dreamer_tf.run.loop.Loop.run`) with what the actors report. The
+frames are the learner's count of it; the run's
 :class:`~dreamer_tf.run.schedule.Schedule` decides when an update is due and
 how far the actors may run ahead of the updates (its rate limit).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from dreamer_tf.acting.sources import Store
 from dreamer_tf.parallel.actors.group import ActorGroup
 
 # How long the learner waits for the actors when it has nothing to do.
@@ -45,86 +46,103 @@ class ActorStats:
         return scalars
 
 
-def learn_with_actors(loop, group: ActorGroup, sync_every: int) -> None:
-    """Trains from the actors' episodes until ``config.steps`` frames.
+class ActorSource:
+    """Actors as the run's source: what they report, within the rate limit.
 
-    The loop's :class:`~dreamer_tf.run.schedule.Schedule` says when each
-    update is due (one at a time, on the synchronous loop's grid of phases)
-    and how far the actors may run ahead of the updates.
+    The learner updates one step at a time (the schedule's
+    :meth:`~dreamer_tf.run.schedule.Schedule.update_due`); after each turn the
+    source refreshes the actors' weights every ``sync_every`` updates, takes
+    what they report, and lets them run on to the schedule's
+    :meth:`~dreamer_tf.run.schedule.Schedule.actor_ceiling`. The actors act at
+    random until the first weights, which are sent once pretraining is done.
 
     Args:
-        loop: The run's :class:`~dreamer_tf.run.loop.Loop` (its replay,
-            agent, schedule, checkpoints and log).
         group: The actors, not yet started.
+        agent: The learner's agent (its policy's weights go to the actors).
         sync_every: Updates between weight refreshes.
     """
-    from dreamer_tf.acting.policy import policy_weights
 
-    schedule, agent = loop.schedule, loop.agent
-    stats = ActorStats(group, schedule.frames, schedule.updates)
+    one_update_at_a_time = True
 
-    def sync() -> int:
-        group.sync(schedule.updates, policy_weights(agent), schedule.frames)
-        return schedule.updates
+    def __init__(self, group: ActorGroup, agent, sync_every: int):
+        self.group, self.agent, self.sync_every = group, agent, sync_every
+        self.schedule = self.replay = self.stats = None
+        self._synced: int | None = None
+        self._stats_pretrained = False
 
-    group.start()
-    print(f"actors started: pids {group.pids()}", flush=True)
-    synced = sync() if schedule.pretrained else None
-    try:
-        while not schedule.finished:
-            busy = _learn(loop, stats)
-            if busy and (synced is None or schedule.updates - synced >= sync_every):
-                synced = sync()
-            _collect(loop, group, 0.0 if busy else _STARVED_WAIT_S)
-            group.allow(schedule.actor_ceiling(len(loop.replay)), schedule.frames)
-        _collect(loop, group, 0.0)
-        loop.finish(stats.scalars(schedule.frames, schedule.updates))
-    finally:
-        group.close()
+    def start(self, schedule, replay) -> None:
+        """Starts the actors; sends them the weights if pretraining is done."""
+        self.schedule, self.replay = schedule, replay
+        self.stats = ActorStats(self.group, schedule.frames, schedule.updates)
+        self._stats_pretrained = schedule.pretrained
+        self.group.start()
+        print(f"actors started: pids {self.group.pids()}", flush=True)
+        if schedule.pretrained:
+            self._sync()
+
+    def _sync(self) -> None:
+        from dreamer_tf.acting.policy import policy_weights
+
+        schedule = self.schedule
+        self.group.sync(schedule.updates, policy_weights(self.agent), schedule.frames)
+        self._synced = schedule.updates
+
+    def replay_ready(self) -> bool:
+        """Whether an episode is stored."""
+        return len(self.replay) > 0
+
+    def collect(self, store: Store, trained: bool) -> int:
+        """Refreshes the weights when due, lets the actors run on to the rate
+        limit, then takes what they reported.
+
+        Waits a little for them only when the loop had nothing to do.
+        """
+        schedule = self.schedule
+        if schedule.pretrained and not self._stats_pretrained:
+            # The rates of the log leave pretraining's updates out.
+            self.stats.mark(schedule.frames, schedule.updates)
+            self._stats_pretrained = True
+        due = self._synced is None or schedule.updates - self._synced >= self.sync_every
+        if trained and due:
+            self._sync()
+        self.group.allow(schedule.actor_ceiling(len(self.replay)), schedule.frames)
+        return self._poll(store, 0.0 if trained else _STARVED_WAIT_S)
+
+    def _poll(self, store: Store, timeout: float) -> int:
+        frames = 0
+        for index, stepped, episodes in self.group.poll(timeout):
+            for episode in episodes:
+                store(index, episode)
+            frames += stepped
+        return frames
+
+    def drain(self, store: Store) -> int:
+        """Takes what the actors reported since the last turn."""
+        return self._poll(store, 0.0)
+
+    def log_scalars(self) -> dict[str, float]:
+        """Updates per frame and each actor's frames/s since the last log."""
+        return self.stats.scalars(self.schedule.frames, self.schedule.updates)
+
+    def close(self) -> None:
+        """Stops the actors."""
+        self.group.close()
 
 
-def _learn(loop, stats: ActorStats) -> bool:
-    """Does what the schedule says is due, in its order; whether it trained."""
-    schedule = loop.schedule
-    trained = False
-    if schedule.pretrain_due(replay_ready=len(loop.replay) > 0):
-        loop.pretrain()
-        stats.mark(schedule.frames, schedule.updates)
-        trained = True
-    elif schedule.update_due():
-        loop.train(1)
-        schedule.update_done()
-        trained = True
-    if schedule.evaluation_due():
-        loop.evaluate()
-    if schedule.log_due():
-        loop.log(stats.scalars(schedule.frames, schedule.updates))
-    return trained
-
-
-def _collect(loop, group: ActorGroup, timeout: float) -> None:
-    """Counts the actors' frames and stores their finished episodes."""
-    for index, frames, episodes in group.poll(timeout):
-        for episode in episodes:
-            loop.store(index, episode)
-        loop.schedule.add_frames(frames)
-
-
-def run_actors(loop, spec, env_options: dict, resumed: bool) -> None:
-    """Starts the spec's actors and learns from them (see :func:`learn_with_actors`).
+def actor_source(agent, spec, env_options: dict) -> ActorSource:
+    """The spec's actors, not yet started, as the run's source.
 
     Args:
-        loop: The run's :class:`~dreamer_tf.run.loop.Loop`.
+        agent: The learner's agent (its architecture and weights go to them).
         spec: The run (its ``actors`` options, task and config).
         env_options: ``make_vector_env`` keyword arguments of the training
             environments, besides the seed.
-        resumed: Whether a checkpoint was restored.
     """
     from dreamer_tf.architecture import describe_agent
     from dreamer_tf.parallel.actors.actor import ActorSetup
 
     options, config = spec.actors, spec.config
-    architecture = describe_agent(loop.agent)
+    architecture = describe_agent(agent)
 
     def make_setup(index: int, incarnation: int, seed: int) -> ActorSetup:
         return ActorSetup(
@@ -138,8 +156,7 @@ def run_actors(loop, spec, env_options: dict, resumed: bool) -> None:
         )
 
     group = ActorGroup(options.actors, make_setup, config.seed, options.backend)
-    loop.announce_start(resumed)
-    learn_with_actors(loop, group, options.sync_every)
+    return ActorSource(group, agent, options.sync_every)
 
 
 def connect_ray(options) -> None:
