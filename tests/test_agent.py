@@ -1,13 +1,13 @@
 """World-model loss, behaviour learning and the compiled train step."""
 
-import os
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
-from tiny import pixel_spaces, random_batch, tiny_config
+from support import TESTS
+from support.tiny import pixel_spaces, random_batch, tiny_config
 
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.learning.world_model import WorldModel
@@ -159,7 +159,7 @@ import keras, numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from tiny import pixel_spaces, random_batch, tiny_config
+from support.tiny import pixel_spaces, random_batch, tiny_config
 from dreamer_tf.agent import Dreamer
 
 def run(strategy):
@@ -198,7 +198,7 @@ class MirroredStrategyTest(tf.test.TestCase):
             [sys.executable, "-c", MIRRORED_SCRIPT],
             capture_output=True,
             text=True,
-            cwd=os.path.dirname(__file__),
+            cwd=TESTS,
             timeout=600,
             check=False,
         )

@@ -7,8 +7,8 @@ import sys
 import warnings
 
 import numpy as np
-from quiet_stderr import assert_quiet_stderr, noisy_stderr_lines
-from tiny import pixel_spaces, random_batch, tiny_config
+from support.quiet_stderr import assert_quiet_stderr, noisy_stderr_lines
+from support.tiny import pixel_spaces, random_batch, tiny_config
 
 from dreamer_tf._quiet import filter_startup_lines
 

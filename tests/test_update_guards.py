@@ -2,8 +2,8 @@
 
 import numpy as np
 import tensorflow as tf
-from fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
-from tiny import tiny_config
+from support.fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
+from support.tiny import tiny_config
 
 from dreamer_tf.agent import Dreamer
 

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from tiny import pixel_spaces, tiny_config
+from support.tiny import pixel_spaces, tiny_config
 
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.variable_tree import (

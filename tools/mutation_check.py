@@ -36,28 +36,28 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 MATH_TESTS = (
     "tests/test_golden_update.py",
-    "tests/test_rssm_math.py",
-    "tests/test_world_model_math.py",
-    "tests/test_behavior_math.py",
-    "tests/test_policy_math.py",
+    "tests/layers/test_rssm_math.py",
+    "tests/learning/test_world_model_math.py",
+    "tests/learning/test_behavior_math.py",
+    "tests/acting/test_policy_math.py",
 )
 UPDATE_TESTS = ("tests/test_update_guards.py", "tests/test_agent.py")
-STATE_TESTS = ("tests/test_checkpoint_state.py",)
+STATE_TESTS = ("tests/run/test_checkpoint_state.py",)
 CONFIG_TESTS = ("tests/test_config_rules.py", "tests/test_config.py")
-VALUE_TESTS = ("tests/test_returns.py", "tests/test_behavior_math.py")
-DISTRIBUTION_TESTS = ("tests/test_distributions.py", "tests/test_policy_math.py")
-ENV_TESTS = ("tests/test_envs.py",)
-PHASE_TESTS = ("tests/test_phase_convolution.py", "tests/test_golden_update.py")
+VALUE_TESTS = ("tests/learning/test_returns.py", "tests/learning/test_behavior_math.py")
+DISTRIBUTION_TESTS = ("tests/test_distributions.py", "tests/acting/test_policy_math.py")
+ENV_TESTS = ("tests/envs/test_envs.py",)
+PHASE_TESTS = ("tests/layers/test_phase_convolution.py", "tests/test_golden_update.py")
 GRU_TESTS = (
-    "tests/test_gru.py",
-    "tests/test_rssm_math.py",
+    "tests/layers/test_gru.py",
+    "tests/layers/test_rssm_math.py",
     "tests/test_golden_update.py",
 )
-REPLAY_TESTS = ("tests/test_replay.py", "tests/test_run_integrity.py")
+REPLAY_TESTS = ("tests/test_replay.py", "tests/program/test_run_integrity.py")
 RUN_TESTS = (
-    "tests/test_checkpoints.py",
-    "tests/test_run_integrity.py",
-    "tests/test_training.py",
+    "tests/run/test_checkpoints.py",
+    "tests/program/test_run_integrity.py",
+    "tests/program/test_training.py",
 )
 # The default suite minus the end-to-end runs, docs and learning tests; a
 # survivor of its targeted tests is retried against these.
@@ -66,14 +66,14 @@ UNIT_SUITE = (
     *UPDATE_TESTS,
     *STATE_TESTS,
     *CONFIG_TESTS,
-    "tests/test_returns.py",
+    "tests/learning/test_returns.py",
     "tests/test_distributions.py",
-    "tests/test_layers.py",
-    "tests/test_gru.py",
-    "tests/test_phase_convolution.py",
-    "tests/test_export.py",
+    "tests/layers/test_layers.py",
+    "tests/layers/test_gru.py",
+    "tests/layers/test_phase_convolution.py",
+    "tests/acting/test_export.py",
     "tests/test_replay.py",
-    "tests/test_checkpoints.py",
+    "tests/run/test_checkpoints.py",
 )
 
 
@@ -472,7 +472,7 @@ MUTATIONS = (
         "dreamer_tf/run/schedule.py",
         "self.progress.last_train.assign(self._frames)",
         "self.progress.last_train.assign(0)",
-        (*RUN_TESTS, "tests/test_schedule.py"),
+        (*RUN_TESTS, "tests/run/test_schedule.py"),
         "pretraining does not set the last training frame (a full phase follows)",
     ),
     Mutation(

@@ -32,6 +32,50 @@ DISTRIBUTED_EXTRA = "pip install -e '.[distributed]'"
 _CONNECT_TIMEOUT_S = 3.0
 
 
+def _option(default, flag: str, help_text: str, choices: tuple | None = None):
+    """An options field and its command-line flag (see :func:`define_option_flags`)."""
+    metadata = {"flag": flag, "help": help_text, "choices": choices}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def define_option_flags(options_class, flag_values=None) -> None:
+    """Defines one absl flag per field of an options class, with its default.
+
+    Args:
+        options_class: :class:`ActorOptions` or :class:`LearnerOptions`.
+        flag_values: The ``absl.flags.FlagValues``; the global ``FLAGS`` if None.
+    """
+    from absl import flags
+
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    for field in dataclasses.fields(options_class):
+        flag, help_text = field.metadata["flag"], field.metadata["help"]
+        choices = field.metadata["choices"]
+        if choices:
+            flags.DEFINE_enum(
+                flag, field.default, list(choices), help_text, flag_values=flag_values
+            )
+        elif field.type == "int":
+            flags.DEFINE_integer(
+                flag, field.default, help_text, flag_values=flag_values
+            )
+        else:
+            flags.DEFINE_string(flag, field.default, help_text, flag_values=flag_values)
+
+
+def options_from_flags(options_class, flag_values=None):
+    """The options of parsed flags defined by :func:`define_option_flags`."""
+    from absl import flags
+
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    return options_class(
+        **{
+            field.name: flag_values[field.metadata["flag"]].value
+            for field in dataclasses.fields(options_class)
+        }
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class LearnerOptions:
     """The learner's ``tf.distribute`` strategy.
@@ -43,8 +87,21 @@ class LearnerOptions:
             only); 0 mirrors over the GPUs.
     """
 
-    learner: str = "default"
-    cpu_devices: int = 0
+    learner: str = _option(
+        "default",
+        "learner",
+        "How updates run: default (one device), mirrored (every GPU of this "
+        "machine; batch_size must divide by their number) or multi_worker (one "
+        "shard of the loop per worker of TF_CONFIG's cluster; every worker runs "
+        "this command; --actors=0 only). See docs/scaling.rst.",
+        choices=LEARNERS,
+    )
+    cpu_devices: int = _option(
+        0,
+        "learner_cpu_devices",
+        "For tests without GPUs: --learner=mirrored over this many logical CPU "
+        "devices (0: over the GPUs).",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,10 +265,22 @@ class ActorOptions:
             None starts a local Ray.
     """
 
-    actors: int = 0
-    backend: str = "process"
-    sync_every: int = 10
-    ray_address: str | None = None
+    actors: int = _option(
+        0,
+        "actors",
+        "Actor processes collecting while the learner trains (0: alternate).",
+    )
+    backend: str = _option(
+        "process", "actor_backend", "How actors run (see docs).", choices=BACKENDS
+    )
+    sync_every: int = _option(
+        10, "actor_sync_every", "Updates between actor weight refreshes."
+    )
+    ray_address: str | None = _option(
+        None,
+        "ray_address",
+        "Ray cluster to join ('auto' or host:port); none: local Ray.",
+    )
 
 
 def check_actor_options(options: ActorOptions, deterministic: bool) -> None:

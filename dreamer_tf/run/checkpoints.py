@@ -104,7 +104,8 @@ class RunCheckpoints:
         """
         restored = self.read(
             advice="They were left untouched; restore them from a backup, or "
-            "move them away to train from fresh weights."
+            "move them away to train from fresh weights.",
+            using="resuming from",
         )
         if restored is not None:
             self._repair_state_file(restored, checkpoint_numbers(self.directory)[0])
@@ -113,12 +114,16 @@ class RunCheckpoints:
         )
         return None if restored is None else str(self._prefix(restored))
 
-    def read(self, number: int | None = None, advice: str = "") -> int | None:
+    def read(
+        self, number: int | None = None, advice: str = "", using: str = "loading"
+    ) -> int | None:
         """Restores the newest checkpoint that restores; writes nothing.
 
         Args:
             number: Restore ``ckpt-<number>`` only.
             advice: What the error for none restoring says to do.
+            using: What the warning about skipped ones says is done instead
+                (``resuming from`` ckpt-N).
 
         Returns:
             The restored checkpoint's number, or None if there is none.
@@ -141,8 +146,9 @@ class RunCheckpoints:
                 continue
             if skipped:
                 logger.warning(
-                    "Skipped damaged checkpoints %s; restored ckpt-%d.",
+                    "Skipped damaged checkpoints %s; %s ckpt-%d.",
                     "; ".join(skipped),
+                    using,
                     candidate,
                 )
             return candidate

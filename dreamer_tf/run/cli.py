@@ -14,7 +14,9 @@ program; a script that builds its own agent passes a factory to
     if __name__ == "__main__":
         cli.launch(agent_factory=make_agent)
 
-Every field of :class:`~dreamer_tf.config.DreamerConfig` is a flag. Bad input
+Every field of :class:`~dreamer_tf.config.DreamerConfig`, of
+:class:`~dreamer_tf.parallel.options.ActorOptions` and of
+:class:`~dreamer_tf.parallel.options.LearnerOptions` is a flag. Bad input
 exits with a one-line error before TensorFlow is imported or any worker
 started; a run that cannot go on exits with one too.
 """
@@ -27,7 +29,12 @@ from absl import app, flags, logging
 from dreamer_tf.config import config_from_flags, define_flags
 from dreamer_tf.envs import EnvWorkerError
 from dreamer_tf.errors import RunError
-from dreamer_tf.parallel.options import LEARNERS, ActorOptions, LearnerOptions
+from dreamer_tf.parallel.options import (
+    ActorOptions,
+    LearnerOptions,
+    define_option_flags,
+    options_from_flags,
+)
 from dreamer_tf.run.rundir import RunSpec, check_run, saved_run
 
 FLAGS = flags.FLAGS
@@ -45,37 +52,8 @@ def define_program_flags() -> None:
     flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint and exit.")
     flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism.")
     flags.DEFINE_string("export_dir", None, "Export the policy as a SavedModel here.")
-    flags.DEFINE_integer(
-        "actors",
-        0,
-        "Actor processes collecting while the learner trains (0: alternate).",
-    )
-    flags.DEFINE_enum(
-        "actor_backend", "process", ["process", "ray"], "How actors run (see docs)."
-    )
-    flags.DEFINE_integer(
-        "actor_sync_every", 10, "Updates between actor weight refreshes."
-    )
-    flags.DEFINE_string(
-        "ray_address",
-        None,
-        "Ray cluster to join ('auto' or host:port); none: local Ray.",
-    )
-    flags.DEFINE_enum(
-        "learner",
-        "default",
-        list(LEARNERS),
-        "How updates run: default (one device), mirrored (every GPU of this "
-        "machine; batch_size must divide by their number) or multi_worker (one "
-        "shard of the loop per worker of TF_CONFIG's cluster; every worker runs "
-        "this command; --actors=0 only). See docs/scaling.rst.",
-    )
-    flags.DEFINE_integer(
-        "learner_cpu_devices",
-        0,
-        "For tests without GPUs: --learner=mirrored over this many logical CPU "
-        "devices (0: over the GPUs).",
-    )
+    define_option_flags(ActorOptions)
+    define_option_flags(LearnerOptions)
     flags.mark_flag_as_required("logdir")
 
 
@@ -98,13 +76,8 @@ def main(argv: list[str], agent_factory=None) -> None:
             deterministic=FLAGS.deterministic,
             eval_only=FLAGS.eval_only,
             export_dir=FLAGS.export_dir,
-            actors=ActorOptions(
-                FLAGS.actors,
-                FLAGS.actor_backend,
-                FLAGS.actor_sync_every,
-                FLAGS.ray_address,
-            ),
-            learner=LearnerOptions(FLAGS.learner, FLAGS.learner_cpu_devices),
+            actors=options_from_flags(ActorOptions),
+            learner=options_from_flags(LearnerOptions),
         )
         check_run(spec)
     except ValueError as error:

@@ -144,6 +144,7 @@ def check_run(spec: RunSpec) -> pathlib.Path:
     except OSError as error:
         raise ValueError(f"logdir {str(logdir)!r} is not writable: {error}") from None
     lock_logdir(logdir)
+    _check_written_by_this_version(logdir)
     saved_path = logdir / "config.json"
     current = {"task": spec.task, **config.to_dict()}
     saved = saved_run(logdir)
@@ -165,7 +166,6 @@ def check_run(spec: RunSpec) -> pathlib.Path:
                 f"logdir {str(logdir)!r} holds a run with another config ({details}); "
                 "use a new --logdir or the same flags."
             )
-    _check_written_by_this_version(logdir)
     if spec.eval_only and not checkpoint_numbers(logdir / "checkpoints"):
         raise ValueError(
             f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
@@ -239,9 +239,10 @@ def _check_written_by_this_version(logdir: pathlib.Path) -> None:
     Since 0.2 a run records its architecture before its first checkpoint, so
     checkpoints without that record are 0.1's, saved by position.
     """
-    if checkpoint_numbers(logdir / "checkpoints") and not (
-        logdir / ARCHITECTURE_FILE_NAME
-    ).exists():
+    if (
+        checkpoint_numbers(logdir / "checkpoints")
+        and not (logdir / ARCHITECTURE_FILE_NAME).exists()
+    ):
         raise ValueError(
             f"logdir {str(logdir)!r} holds checkpoints but no "
             f"{ARCHITECTURE_FILE_NAME}: it was written by a dreamer_tf before 0.2, "

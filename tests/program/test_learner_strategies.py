@@ -1,0 +1,289 @@
+"""The training program's learner under tf.distribute strategies (issue 12).
+
+``--learner=mirrored`` runs on two logical CPU devices here
+(``--learner_cpu_devices=2``, the test-only stand-in for two GPUs), with two
+actor processes feeding it. ``--learner=multi_worker`` runs as two worker
+processes on loopback, each a shard of the synchronous loop with its own
+environments and replay; they must train in lockstep to identical weights,
+count the global frames, and resume together.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from support.actor_envs import origin
+from support.run_program import TrainingProgram, free_ports, metrics, output
+
+from dreamer_tf.parallel.options import (
+    LearnerOptions,
+    WorkerTask,
+    check_learner_options,
+    worker_logdir,
+    worker_task,
+)
+from dreamer_tf.replay import load_episode
+from dreamer_tf.seeds import ACTOR_STRIDE
+from dreamer_tf.variable_tree import checkpoint_key, stored_names
+
+pytestmark = pytest.mark.program
+
+POINT_REACH = "gym_dreamer_tf.envs.toy:PointReach-v0"
+TIMEOUT_S = 300
+PROGRAM = TrainingProgram(
+    POINT_REACH, flags=("--observation=proprio",), timeout=TIMEOUT_S
+)
+
+
+def episodes(run_dir) -> list[dict]:
+    paths = sorted((pathlib.Path(run_dir) / "episodes").glob("*.npz"))
+    return [load_episode(path) for path in paths]
+
+
+def updates_by_frame(run_dir, steps: int) -> list[tuple[int, int]]:
+    """``(frames, updates)`` of the log events before the end, on the log grid.
+
+    A resumed run logs its first frame again; the later event counts.
+    """
+    log_every = 100  # debug.flags
+    grid = {
+        event["frames"] // log_every * log_every: int(event["updates"])
+        for event in metrics(run_dir)
+        if "updates" in event and event["frames"] < steps
+    }
+    return sorted(grid.items())
+
+
+def cluster_config(index: int, cluster: dict) -> dict:
+    return {"cluster": cluster, "task": {"type": "worker", "index": index}}
+
+
+def checkpoint_values(run_dir) -> dict[str, np.ndarray]:
+    """The newest checkpoint's agent variables and update count, by key."""
+    newest = tf.train.latest_checkpoint(str(pathlib.Path(run_dir) / "checkpoints"))
+    reader = tf.train.load_checkpoint(newest)
+    return {
+        name: reader.get_tensor(checkpoint_key(name))
+        for name in stored_names(newest)
+        if name.startswith(("agent/", "progress/updates"))
+    }
+
+
+class LearnerOptionsTest(tf.test.TestCase):
+    def test_tf_config_names_the_worker(self):
+        cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
+        options = LearnerOptions("multi_worker")
+        for kind, index, expected in (("chief", 0, 0), ("worker", 0, 1)):
+            tf_config = {"cluster": cluster, "task": {"type": kind, "index": index}}
+            environ = {"TF_CONFIG": json.dumps(tf_config)}
+            self.assertEqual(worker_task(options, environ), WorkerTask(expected, 3))
+        self.assertEqual(worker_task(LearnerOptions("mirrored"), {}), WorkerTask())
+
+    def test_bad_tf_config_is_a_one_line_error(self):
+        options = LearnerOptions("multi_worker")
+        cases = (
+            ({}, "needs TF_CONFIG"),
+            ({"TF_CONFIG": "{"}, "not a cluster and task"),
+            ({"TF_CONFIG": '{"cluster": {"worker": ["a:1"]}}'}, "KeyError"),
+            (
+                {
+                    "TF_CONFIG": json.dumps(
+                        {"cluster": {"worker": ["a:1"]}, "task": cluster_task(1)}
+                    )
+                },
+                "worker:1 is not in its cluster",
+            ),
+            (
+                {
+                    "TF_CONFIG": json.dumps(
+                        {"cluster": {"ps": ["a:1"]}, "task": cluster_task(0)}
+                    )
+                },
+                "'chief' and 'worker' tasks only",
+            ),
+        )
+        for environ, message in cases:
+            with self.assertRaisesRegex(ValueError, message):
+                worker_task(options, environ)
+
+    def test_bad_options(self):
+        two_workers = json.dumps(
+            {"cluster": {"worker": ["a:1", "b:1"]}, "task": cluster_task(0)}
+        )
+        cases = (
+            (LearnerOptions("fsdp"), 2, 0, False, "--learner must be one of"),
+            (LearnerOptions("default", 2), 2, 0, False, "needs --learner=mirrored"),
+            (LearnerOptions("mirrored", 3), 2, 0, False, "split over 3 replicas"),
+            (LearnerOptions("multi_worker"), 2, 1, False, "--actors=0 only"),
+            (LearnerOptions("multi_worker"), 2, 0, True, "--eval_only runs in one"),
+            (LearnerOptions("multi_worker"), 3, 0, False, "split over 2 workers"),
+        )
+        previous = os.environ.get("TF_CONFIG")
+        os.environ["TF_CONFIG"] = two_workers
+        try:
+            for options, batch_size, actors, eval_only, message in cases:
+                with self.assertRaisesRegex(ValueError, message):
+                    check_learner_options(options, batch_size, actors, eval_only)
+            task = check_learner_options(LearnerOptions("multi_worker"), 4, 0, False)
+            self.assertEqual(task, WorkerTask(0, 2))
+        finally:
+            if previous is None:
+                os.environ.pop("TF_CONFIG")
+            else:
+                os.environ["TF_CONFIG"] = previous
+
+    def test_only_the_chief_owns_the_logdir(self):
+        self.assertEqual(worker_logdir("runs/a", WorkerTask(0, 2)), "runs/a")
+        self.assertEqual(
+            worker_logdir("runs/a", WorkerTask(1, 2)),
+            str(pathlib.Path("runs/a/workers/1")),
+        )
+
+    def test_program_rejects_an_uneven_split_before_tensorflow(self):
+        logdir = self.get_temp_dir()
+        started = time.monotonic()
+        result = PROGRAM.run(logdir, "--learner=mirrored", "--learner_cpu_devices=3")
+        self.assertEqual(result.returncode, 1, output(result))
+        self.assertEqual(
+            result.stderr.strip().splitlines()[-1],
+            "error: batch_size 2 does not split over 3 replicas; make it a "
+            "multiple of --learner_cpu_devices.",
+        )
+        self.assertNotIn("learner:", result.stdout)
+        self.assertLess(time.monotonic() - started, 30)
+
+    def test_mirrored_without_a_gpu_is_a_one_line_error(self):
+        logdir = self.get_temp_dir()
+        result = PROGRAM.run(logdir, "--learner=mirrored", CUDA_VISIBLE_DEVICES="")
+        self.assertEqual(result.returncode, 1, output(result))
+        self.assertRegex(
+            result.stderr.strip().splitlines()[-1],
+            r"^error: --learner=mirrored found no GPU; use --learner=default",
+        )
+        self.assertFalse((pathlib.Path(logdir) / "metrics.jsonl").exists())
+
+
+def cluster_task(index: int) -> dict:
+    return {"type": "worker", "index": index}
+
+
+class MirroredLearnerTest(tf.test.TestCase):
+    def test_two_actors_feed_a_two_device_learner(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "run"
+        result = PROGRAM.run(
+            logdir,
+            "--learner=mirrored",
+            "--learner_cpu_devices=2",
+            "--actors=2",
+            "--actor_backend=process",
+            "--actor_sync_every=2",
+            "--seed=0",
+            task="gym_support.actor_envs:SeededPoint-v0",
+        )
+        self.assertEqual(result.returncode, 0, output(result))
+        self.assertIn("learner: mirrored, 2 replicas in sync", result.stdout)
+        # One env per actor: actor i's first incarnation seeds from
+        # seed + ACTOR_STRIDE * (1 + i).
+        seeds = {origin(episode["vector"][0])[0] for episode in episodes(logdir)}
+        self.assertEqual(seeds, {ACTOR_STRIDE, 2 * ACTOR_STRIDE})
+        last = metrics(logdir)[-1]
+        # Pretraining (2 updates) and at least two more phases of 2.
+        self.assertGreaterEqual(last["updates"], 6, last)
+        self.assertEqual(last["train/skipped_updates"], 0, last)
+
+
+class MultiWorkerLearnerTest(tf.test.TestCase):
+    """Two workers of one cluster on 127.0.0.1, as two hosts would run them."""
+
+    def run_workers(self, logdir, *extra) -> list:
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+        processes = [
+            PROGRAM.start(
+                logdir,
+                "--learner=multi_worker",
+                "--prefill=200",
+                *extra,
+                variables={"TF_CONFIG": json.dumps(cluster_config(index, cluster))},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for index in range(2)
+        ]
+        results = []
+        try:
+            for process in processes:
+                stdout, stderr = process.communicate(timeout=TIMEOUT_S)
+                results.append((process.returncode, stdout, stderr))
+        finally:
+            for process in processes:
+                process.kill()
+        for index, (code, stdout, stderr) in enumerate(results):
+            self.assertEqual(
+                code, 0, f"worker {index}:\n{stdout[-3000:]}{stderr[-3000:]}"
+            )
+            self.assertIn(
+                f"learner: multi_worker, 2 replicas in sync (worker {index} of 2)",
+                stdout,
+            )
+        return [stdout for _, stdout, _ in results]
+
+    def check_workers_agree(self, run_dirs, frames: int, updates: int) -> None:
+        for run_dir in run_dirs:
+            last = metrics(run_dir)[-1]
+            self.assertEqual((last["frames"], last["updates"]), (frames, updates))
+            self.assertEqual(last["train/skipped_updates"], 0, last)
+        chief, other = (checkpoint_values(run_dir) for run_dir in run_dirs)
+        self.assertEqual(sorted(chief), sorted(other))
+        self.assertGreater(len(chief), 20)
+        for key, value in chief.items():
+            self.assertAllEqual(value, other[key], msg=key)
+        # The frames are the sum over both workers' stored episodes (the
+        # episodes of PointReach end together at every 100 frames here).
+        stored = sum(
+            (len(episode["reward"]) - 1) * 2
+            for run_dir in run_dirs
+            for episode in episodes(run_dir)
+        )
+        self.assertEqual(stored, frames)
+
+    def test_two_workers_train_in_lockstep_and_resume(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "run"
+        run_dirs = [logdir, logdir / "workers" / "1"]
+        self.run_workers(logdir)
+        # As the synchronous loop on debug.flags with a prefill of 200 frames
+        # (each worker's first episode ends at its 100th): pretraining (2
+        # updates) at 200 frames, 2 updates at 300, the end at 400.
+        self.check_workers_agree(run_dirs, frames=400, updates=4)
+        self.assertTrue((logdir / "checkpoints").is_dir())
+        chief_start, other_start = (episodes(run_dir)[0] for run_dir in run_dirs)
+        self.assertNotAllClose(chief_start["vector"], other_start["vector"])
+
+        # Worker 1 loses its checkpoints: it must take the chief's state.
+        shutil.rmtree(run_dirs[1] / "checkpoints")
+        outputs = self.run_workers(logdir, "--steps=600")
+        for stdout in outputs:
+            self.assertIn("resuming at 400 frames", stdout)
+        # 2 updates at 400 and at 500 frames.
+        self.check_workers_agree(run_dirs, frames=600, updates=8)
+
+        # The synchronous loop and two actors update on the same grid: the
+        # same updates at every log event (each a phase end here) before the
+        # last, which may fall inside a phase.
+        grids = {"multi_worker": updates_by_frame(logdir, steps=600)}
+        for mode, flags in (("synchronous", ()), ("actors", ("--actors=2",))):
+            mode_dir = logdir.parent / mode
+            result = PROGRAM.run(mode_dir, "--prefill=200", "--steps=600", *flags)
+            self.assertEqual(result.returncode, 0, output(result))
+            grids[mode] = updates_by_frame(mode_dir, steps=600)
+        self.assertEqual(
+            grids["multi_worker"], [(100, 0), (200, 2), (300, 4), (400, 6), (500, 8)]
+        )
+        self.assertEqual(grids["synchronous"], grids["multi_worker"], grids)
+        self.assertEqual(grids["actors"], grids["multi_worker"], grids)
