@@ -115,7 +115,6 @@ class Dreamer(tf.Module):
         self._model_observation_keys = model_keys
         self._policy_input_keys = (*model_keys, "is_first")
         _check_observation_space(config, observation_space, self.vector_keys)
-        image_space = observation_space.spaces.get("image")
         self.dtype_policy = compute_policy(
             config.precision, _gpu_capabilities(), cpu_has_native_bfloat16()
         )
@@ -131,45 +130,55 @@ class Dreamer(tf.Module):
         _check_given_once("world_model", world_model, model_parts)
         _check_given_once("actor_critic", actor_critic, behavior_parts)
         with self.strategy.scope(), _dtype_policy(self.dtype_policy):
-            self.world_model = make_part(
-                world_model,
-                lambda: WorldModel(
-                    config,
-                    self.vector_keys,
-                    sum(
-                        int(np.prod(observation_space[key].shape))
-                        for key in self.vector_keys
-                    ),
-                    image_space.shape if image_space is not None else (64, 64, 3),
-                    **model_parts,
-                ),
-                "world_model",
-            )
-            self.actor_critic = make_part(
-                actor_critic,
-                lambda: ActorCritic(
-                    config, self.action_size, self.discrete, **behavior_parts
-                ),
-                "actor_critic",
-            )
+            self._make_models(world_model, model_parts, actor_critic, behavior_parts)
             self._check_dtype_policies()
             self.frames = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")
             self._build_variables(observation_space)
-            self.model_optimizer = self._optimizer(
-                config.model_lr, self.model_variables
-            )
-            self.actor_optimizer = self._optimizer(
-                config.actor_lr, self.actor_variables
-            )
-            self.value_optimizer = self._optimizer(
-                config.value_lr, self.value_variables
-            )
-            self.loss_scales = {
-                part: DynamicLossScale(name=f"{part}_loss_scale")
-                for part in _PARTS
-                if self.dtype_policy == MIXED_FLOAT16
-            }
-        compile_option = {"jit_compile": config.jit_compile}
+            self._make_optimizers()
+        self._compile_steps()
+
+    def _make_models(
+        self, world_model: Part, model_parts: dict, actor_critic: Part, behavior_parts
+    ) -> None:
+        """The world model and actor-critic: given, or made from their parts."""
+        config, observation_space = self.config, self.observation_space
+        image_space = observation_space.spaces.get("image")
+        vector_size = sum(
+            int(np.prod(observation_space[key].shape)) for key in self.vector_keys
+        )
+        self.world_model = make_part(
+            world_model,
+            lambda: WorldModel(
+                config,
+                self.vector_keys,
+                vector_size,
+                image_space.shape if image_space is not None else (64, 64, 3),
+                **model_parts,
+            ),
+            "world_model",
+        )
+        self.actor_critic = make_part(
+            actor_critic,
+            lambda: ActorCritic(
+                config, self.action_size, self.discrete, **behavior_parts
+            ),
+            "actor_critic",
+        )
+
+    def _make_optimizers(self) -> None:
+        """One optimizer per model (and loss scales under float16), built."""
+        config = self.config
+        self.model_optimizer = self._optimizer(config.model_lr, self.model_variables)
+        self.actor_optimizer = self._optimizer(config.actor_lr, self.actor_variables)
+        self.value_optimizer = self._optimizer(config.value_lr, self.value_variables)
+        self.loss_scales = {
+            part: DynamicLossScale(name=f"{part}_loss_scale")
+            for part in _PARTS
+            if self.dtype_policy == MIXED_FLOAT16
+        }
+
+    def _compile_steps(self) -> None:
+        compile_option = {"jit_compile": self.config.jit_compile}
         self._policy_function = tf.function(self._policy, **compile_option)
         self._train_function = tf.function(self._train_step, **compile_option)
         self._model_step_function = tf.function(self._model_step, **compile_option)
