@@ -92,6 +92,33 @@ class WorldModel(keras.layers.Layer):
         self.vector_size = int(vector_size)
         self.image_shape = tuple(int(size) for size in image_shape)
         self.uses_pixels = config.observation == "pixels"
+        self._check_parts(decoder, continue_head)
+        self.encoder = make_part(encoder, self._default_encoder, "encoder")
+        self.decoder = (
+            make_part(decoder, self._default_decoder, "decoder")
+            if config.representation == "reconstruction"
+            else None
+        )
+        self.rssm = make_part(rssm, self._default_rssm, "rssm")
+        self.reward_head = make_part(
+            reward_head, self._default_reward_head, "reward_head"
+        )
+        self.continue_head = (
+            make_part(continue_head, self._default_continue_head, "continue_head")
+            if config.pcont
+            else None
+        )
+        self.state_model = (
+            DenseHead(
+                (self.rssm.feature_size,), 2, config.num_units, config.dense_activation
+            )
+            if config.representation == "contrastive"
+            else None
+        )
+        self.kl_loss = kl_loss or FreeNatsKL(config.kl_scale, config.free_nats)
+
+    def _check_parts(self, decoder: Part, continue_head: Part) -> None:
+        config = self.config
         if not self.uses_pixels and not self.vector_keys:
             raise ValueError("observation='proprio' needs at least one vector key.")
         if decoder is not None and config.representation != "reconstruction":
@@ -102,50 +129,32 @@ class WorldModel(keras.layers.Layer):
             )
         if continue_head is not None and not config.pcont:
             raise ValueError("A continue_head was passed; it needs pcont=True.")
-        act = config.dense_activation
-        self.encoder = make_part(encoder, self._default_encoder, "encoder")
-        self.decoder = (
-            make_part(decoder, self._default_decoder, "decoder")
-            if config.representation == "reconstruction"
-            else None
+
+    def _default_rssm(self) -> RSSMCell:
+        config = self.config
+        return RSSMCell(
+            config.stoch_size,
+            config.deter_size,
+            config.rssm_hidden,
+            config.dense_activation,
+            config.rssm_min_std,
         )
-        self.rssm = make_part(
-            rssm,
-            lambda: RSSMCell(
-                config.stoch_size,
-                config.deter_size,
-                config.rssm_hidden,
-                act,
-                config.rssm_min_std,
-            ),
-            "rssm",
+
+    def _default_reward_head(self) -> RewardHead:
+        config = self.config
+        return RewardHead(
+            num_layers=config.reward_layers,
+            units=config.num_units,
+            activation=config.dense_activation,
         )
-        self.reward_head = make_part(
-            reward_head,
-            lambda: RewardHead(
-                num_layers=config.reward_layers, units=config.num_units, activation=act
-            ),
-            "reward_head",
+
+    def _default_continue_head(self) -> ContinueHead:
+        config = self.config
+        return ContinueHead(
+            num_layers=config.pcont_layers,
+            units=config.num_units,
+            activation=config.dense_activation,
         )
-        self.continue_head = (
-            make_part(
-                continue_head,
-                lambda: ContinueHead(
-                    num_layers=config.pcont_layers,
-                    units=config.num_units,
-                    activation=act,
-                ),
-                "continue_head",
-            )
-            if config.pcont
-            else None
-        )
-        self.state_model = (
-            DenseHead((self.rssm.feature_size,), 2, config.num_units, act)
-            if config.representation == "contrastive"
-            else None
-        )
-        self.kl_loss = kl_loss or FreeNatsKL(config.kl_scale, config.free_nats)
 
     def _default_encoder(self) -> keras.layers.Layer:
         config = self.config

@@ -122,6 +122,37 @@ def check_run(spec: RunSpec) -> pathlib.Path:
             learner options (see
             :func:`~dreamer_tf.parallel.options.check_learner_options`).
     """
+    task = _check_options(spec)
+    logdir = pathlib.Path(worker_logdir(spec.logdir, task)).expanduser()
+    try:
+        logdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=logdir):
+            pass
+    except OSError as error:
+        raise ValueError(f"logdir {str(logdir)!r} is not writable: {error}") from None
+    lock_logdir(logdir)
+    _check_written_by_this_version(logdir)
+    current = {"task": spec.task, **spec.config.to_dict()}
+    saved = saved_run(logdir)
+    if saved is not None:
+        _check_same_run(logdir, saved, current, spec.eval_only)
+    if spec.eval_only and not checkpoint_numbers(logdir / "checkpoints"):
+        raise ValueError(
+            f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
+            "train a run there first."
+        )
+    saved_path = logdir / "config.json"
+    text = json.dumps(current, indent=2)
+    # An evaluation records nothing of its own here; a rerun changes nothing.
+    if not spec.eval_only and (
+        not saved_path.exists() or saved_path.read_text() != text
+    ):
+        write_atomically(saved_path, text)
+    return logdir
+
+
+def _check_options(spec: RunSpec):
+    """Checks the options, task and config; returns this process's worker task."""
     config = spec.config
     check_actor_options(spec.actors, spec.deterministic)
     task = check_learner_options(
@@ -136,48 +167,28 @@ def check_run(spec: RunSpec) -> pathlib.Path:
         raise ValueError(
             f"--export_dir {spec.export_dir!r} is a file; pass a directory path."
         )
-    logdir = pathlib.Path(worker_logdir(spec.logdir, task)).expanduser()
-    try:
-        logdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=logdir):
-            pass
-    except OSError as error:
-        raise ValueError(f"logdir {str(logdir)!r} is not writable: {error}") from None
-    lock_logdir(logdir)
-    _check_written_by_this_version(logdir)
-    saved_path = logdir / "config.json"
-    current = {"task": spec.task, **config.to_dict()}
-    saved = saved_run(logdir)
-    changeable = RESUMABLE_FIELDS | (EVALUATION_FIELDS if spec.eval_only else set())
-    if saved is not None:
-        # Fields added since the run started compare at their defaults.
-        saved = {**DreamerConfig().to_dict(), **saved}
-        conflicts = sorted(
-            key
-            for key in set(saved) | set(current)
-            if key not in changeable and saved.get(key) != current.get(key)
+    return task
+
+
+def _check_same_run(logdir, saved: dict, current: dict, eval_only: bool) -> None:
+    """Refuses to resume a run with a config other than the one it saved."""
+    changeable = RESUMABLE_FIELDS | (EVALUATION_FIELDS if eval_only else set())
+    # Fields added since the run started compare at their defaults.
+    saved = {**DreamerConfig().to_dict(), **saved}
+    conflicts = sorted(
+        key
+        for key in set(saved) | set(current)
+        if key not in changeable and saved.get(key) != current.get(key)
+    )
+    if conflicts:
+        details = ", ".join(
+            f"{key}: saved {saved.get(key)!r} vs now {current.get(key)!r}"
+            for key in conflicts
         )
-        if conflicts:
-            details = ", ".join(
-                f"{key}: saved {saved.get(key)!r} vs now {current.get(key)!r}"
-                for key in conflicts
-            )
-            raise ValueError(
-                f"logdir {str(logdir)!r} holds a run with another config ({details}); "
-                "use a new --logdir or the same flags."
-            )
-    if spec.eval_only and not checkpoint_numbers(logdir / "checkpoints"):
         raise ValueError(
-            f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
-            "train a run there first."
+            f"logdir {str(logdir)!r} holds a run with another config ({details}); "
+            "use a new --logdir or the same flags."
         )
-    text = json.dumps(current, indent=2)
-    # An evaluation records nothing of its own here; a rerun changes nothing.
-    if not spec.eval_only and (
-        not saved_path.exists() or saved_path.read_text() != text
-    ):
-        write_atomically(saved_path, text)
-    return logdir
 
 
 def saved_run(logdir: str | os.PathLike) -> dict | None:
