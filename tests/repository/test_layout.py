@@ -112,9 +112,7 @@ class LayoutTest(tf.test.TestCase):
         folders = {path.name for path in tests.iterdir() if path.is_dir()}
         folders -= {"__pycache__"}
         subpackages = {
-            path.name
-            for path in PACKAGE.iterdir()
-            if (path / "__init__.py").exists()
+            path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()
         }
         # Besides the package's own folders: shared helpers, end-to-end runs of
         # the program, and checks of the repository (docs, examples, layout).
