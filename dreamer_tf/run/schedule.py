@@ -57,7 +57,7 @@ class Schedule:
         config: The run's config (``prefill``, ``pretrain``, ``train_every``,
             ``train_steps``, ``eval_every``, ``log_every``, ``steps``). The
             frames it counts come from the driver's steps
-            (:attr:`dreamer_tf.acting.driver.StepResult.frames`) and the
+            (``frames`` of :class:`dreamer_tf.acting.driver.StepResult`) and the
             replay's episodes (:attr:`dreamer_tf.replay.Replay.total_frames`).
         progress: The checkpointed counters.
         frames: The agent's checkpointed frame count (its exploration decays
