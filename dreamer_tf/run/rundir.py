@@ -17,6 +17,7 @@ import tempfile
 from dreamer_tf import envs
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.envs.make import check_make_env_arguments
+from dreamer_tf.errors import first_line
 from dreamer_tf.files import write_atomically
 from dreamer_tf.parallel.options import (
     ActorOptions,
@@ -28,7 +29,15 @@ from dreamer_tf.parallel.options import (
 
 # Fields that may change between a run and its resumption.
 RESUMABLE_FIELDS = frozenset(
-    {"steps", "log_every", "eval_every", "eval_episodes", "jit_compile", "envs"}
+    {
+        "steps",
+        "log_every",
+        "eval_every",
+        "eval_episodes",
+        "jit_compile",
+        "envs",
+        "checkpoint_every_minutes",
+    }
 )
 # Fields --eval_only may change: how the evaluation runs, not what was trained.
 EVALUATION_FIELDS = frozenset({"eval_episodes", "eval_noise"})
@@ -42,6 +51,15 @@ _held_locks: dict[pathlib.Path, int] = {}
 
 #: The run's recorded agent (see :mod:`dreamer_tf.run.saved_agent`).
 ARCHITECTURE_FILE_NAME = "architecture.json"
+CONFIG_FILE_NAME = "config.json"
+# What a run keeps in its logdir, by kind; checked before anything is written.
+_RUN_ENTRIES = {
+    CONFIG_FILE_NAME: "file",
+    ARCHITECTURE_FILE_NAME: "file",
+    LOCK_FILE_NAME: "file",
+    "episodes": "dir",
+    "checkpoints": "dir",
+}
 
 
 def checkpoint_numbers(directory: str | os.PathLike) -> list[int]:
@@ -117,7 +135,10 @@ def check_run(spec: RunSpec) -> pathlib.Path:
         ValueError: For an unknown task, a ``batch_length`` longer than any
             episode, an ``export_dir`` that is a file, an unwritable logdir, a
             logdir another process runs in, a resume with a conflicting
-            config, ``eval_only`` without a checkpoint, or bad actor options
+            config, ``eval_only`` without a checkpoint, a damaged or
+            non-object ``config.json``, a run file or folder that is a link to
+            nowhere or of the wrong kind (nothing is written then), bad actor
+            options
             (see :func:`~dreamer_tf.parallel.options.check_actor_options`), or bad
             learner options (see
             :func:`~dreamer_tf.parallel.options.check_learner_options`).
@@ -130,7 +151,7 @@ def check_run(spec: RunSpec) -> pathlib.Path:
             pass
     except OSError as error:
         raise ValueError(f"logdir {str(logdir)!r} is not writable: {error}") from None
-    lock_logdir(logdir)
+    _check_entries(logdir)
     _check_written_by_this_version(logdir)
     current = {"task": spec.task, **spec.config.to_dict()}
     saved = saved_run(logdir)
@@ -141,7 +162,9 @@ def check_run(spec: RunSpec) -> pathlib.Path:
             f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
             "train a run there first."
         )
-    saved_path = logdir / "config.json"
+    # Every check above reads only: a refused logdir is left as it was.
+    lock_logdir(logdir)
+    saved_path = logdir / CONFIG_FILE_NAME
     text = json.dumps(current, indent=2)
     # An evaluation records nothing of its own here; a rerun changes nothing.
     if not spec.eval_only and (
@@ -199,11 +222,55 @@ def saved_run(logdir: str | os.PathLike) -> dict | None:
 
     Returns:
         The saved dict (``task`` and every config field it had), or None.
+
+    Raises:
+        ValueError: If the file is damaged, empty, not a JSON object, or a
+            link that leads nowhere; the message names it.
     """
-    path = pathlib.Path(logdir).expanduser() / "config.json"
-    if not path.exists():
+    path = pathlib.Path(logdir).expanduser() / CONFIG_FILE_NAME
+    if not path.exists() and not path.is_symlink():
         return None
-    return json.loads(path.read_text())
+    _check_entry(path, "file")
+    try:
+        saved = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{str(path)!r} is damaged ({first_line(error)}); restore it from a "
+            "copy, or train in a new --logdir."
+        ) from None
+    if not isinstance(saved, dict):
+        raise ValueError(
+            f"{str(path)!r} holds a JSON {type(saved).__name__}, not the run's "
+            "config object; restore it from a copy, or train in a new --logdir."
+        )
+    return saved
+
+
+def _check_entries(logdir: pathlib.Path) -> None:
+    """Refuses a logdir whose run files are links to nowhere or of a wrong kind."""
+    for name, kind in _RUN_ENTRIES.items():
+        _check_entry(logdir / name, kind)
+
+
+def _check_entry(path: pathlib.Path, kind: str) -> None:
+    """Refuses ``path`` if it is a dangling or looped link, or not a ``kind``."""
+    if path.is_symlink() and not path.exists():
+        raise ValueError(
+            f"{str(path)!r} is a symbolic link that leads nowhere (dangling, or "
+            "a loop); point it at an existing "
+            f"{'directory' if kind == 'dir' else 'file'} or remove it."
+        )
+    if not path.exists():
+        return
+    if kind == "dir" and not path.is_dir():
+        raise ValueError(
+            f"{str(path)!r} is not a directory; move it away, or use another --logdir."
+        )
+    if kind == "file" and not path.is_file():
+        raise ValueError(
+            f"{str(path)!r} is not a regular file; move it away, or use another "
+            "--logdir."
+        )
 
 
 def lock_logdir(logdir: str | os.PathLike) -> None:

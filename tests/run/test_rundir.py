@@ -1,9 +1,12 @@
 """The run directory's checks, before anything expensive starts."""
 
 import json
+import os
+import pathlib
 
 import pytest
 import tensorflow as tf
+from absl.testing import parameterized
 
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.run.rundir import (
@@ -19,6 +22,63 @@ TASK = "gym_dreamer_tf.envs.toy:PointReach-v0"
 def spec(logdir, **changes) -> RunSpec:
     config = DreamerConfig(observation="proprio", **changes)
     return RunSpec(config=config, task=TASK, logdir=str(logdir))
+
+
+def snapshot(directory: pathlib.Path) -> dict[str, object]:
+    """Every entry of a directory tree: a link's target, a file's bytes."""
+    entries = {}
+    for path in sorted(directory.rglob("*")):
+        name = str(path.relative_to(directory))
+        if path.is_symlink():
+            entries[name] = ("link", os.readlink(path))
+        elif path.is_file():
+            entries[name] = ("file", path.read_bytes())
+        else:
+            entries[name] = ("dir", None)
+    return entries
+
+
+def make_run_files(logdir: pathlib.Path, name: str, content) -> None:
+    """Writes one odd entry: bytes as a file, ``("link", target)`` as a link."""
+    logdir.mkdir(parents=True)
+    path = logdir / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        os.symlink(content[1], path)
+
+
+class OddLogdirTest(tf.test.TestCase, parameterized.TestCase):
+    @parameterized.named_parameters(
+        ("damaged_config", "config.json", b'{"task": "gym_', "is damaged"),
+        ("empty_config", "config.json", b"", "is damaged"),
+        ("list_config", "config.json", b"[1, 2]", "holds a JSON list"),
+        ("null_config", "config.json", b"null", "holds a JSON NoneType"),
+        ("binary_config", "config.json", b"\xff\xfe\x00", "is damaged"),
+        ("looped_config", "config.json", ("link", "config.json"), "leads nowhere"),
+        ("config_directory", "config.json/", None, "is not a regular file"),
+        ("looped_lock", "run.lock", ("link", "run.lock"), "leads nowhere"),
+        ("looped_episodes", "episodes", ("link", "episodes"), "leads nowhere"),
+        ("episodes_file", "episodes", b"npz", "is not a directory"),
+        ("dangling_checkpoints", "checkpoints", ("link", "/no/such"), "leads nowhere"),
+        ("looped_checkpoints", "checkpoints", ("link", "checkpoints"), "leads nowhere"),
+    )
+    def test_one_line_naming_the_entry_and_nothing_written(
+        self, name, content, message
+    ):
+        logdir = pathlib.Path(self.get_temp_dir()) / self._testMethodName
+        if content is None:
+            (logdir / name).mkdir(parents=True)
+        else:
+            make_run_files(logdir, name, content)
+        before = snapshot(logdir)
+        with pytest.raises(ValueError, match=message) as raised:
+            check_run(spec(logdir))
+        unlock_logdir(logdir)
+        error = str(raised.value)
+        self.assertLen(error.splitlines(), 1)
+        self.assertIn(repr(str(logdir / name.rstrip("/"))), error)
+        self.assertEqual(snapshot(logdir), before)
 
 
 class CheckRunTest(tf.test.TestCase):
