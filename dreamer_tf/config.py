@@ -130,6 +130,11 @@ class DreamerConfig:
     eval_every: int = _field(10000, "Frames between evaluations.")
     eval_episodes: int = _field(1, "Episodes per evaluation (mode action).")
     log_every: int = _field(1000, "Frames between log events.")
+    checkpoint_every_minutes: float = _field(
+        5.0,
+        "Minutes between checkpoints besides those of the log events, so a "
+        "killed run loses at most this much work (0: at log events only).",
+    )
     steps: int = _field(5_000_000, "Total training frames.")
     replay_capacity: int = _field(0, "Replay capacity in frames (0: unlimited).")
     seed: int = _field(0, "Seed of networks, sampling, exploration and envs.")

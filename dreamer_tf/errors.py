@@ -12,6 +12,24 @@ class RunError(RuntimeError):
     """A run cannot go on; the message is one line that says what to do."""
 
 
+class RunStopped(Exception):
+    """A run stopped when a signal asked it to, after its final checkpoint.
+
+    Args:
+        signal_number: The signal (``SIGINT`` or ``SIGTERM``).
+        message: The one line to print.
+
+    Attributes:
+        exit_code: What the process exits with: ``128 + signal_number`` (130
+            for SIGINT, 143 for SIGTERM), as a shell reports a signal.
+    """
+
+    def __init__(self, signal_number: int, message: str):
+        super().__init__(message)
+        self.signal_number = signal_number
+        self.exit_code = 128 + signal_number
+
+
 def first_line(error: BaseException, with_type: bool = False) -> str:
     """The first non-empty line of an error's message.
 

@@ -56,6 +56,13 @@ class EpisodeSource(Protocol):
     def drain(self, store: Store) -> int:
         """Takes what is still on its way once the run has its frames."""
 
+    def stopping(self, requested: bool) -> bool:
+        """Whether the run stops now, given whether this process was asked to.
+
+        Sources of several processes that act in lockstep answer what they
+        all agreed on.
+        """
+
     def log_scalars(self) -> dict[str, float]:
         """The source's own scalars for the log (e.g. the actors' rates)."""
 
@@ -113,6 +120,10 @@ class DriverSource:
     def drain(self, store: Store) -> int:
         """Nothing is on its way: every step is counted as it is taken."""
         return 0
+
+    def stopping(self, requested: bool) -> bool:
+        """As this process was asked."""
+        return requested
 
     def log_scalars(self) -> dict[str, float]:
         """No scalars of its own."""

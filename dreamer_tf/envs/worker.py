@@ -81,9 +81,11 @@ def main(argv: list[str]) -> None:
     Args:
         argv: ``sys.argv``.
     """
-    # Ctrl-C reaches the whole process group; the parent decides when workers
-    # stop (it closes them, or they see the connection close).
+    # Ctrl-C reaches the whole process group, and schedulers may send SIGTERM
+    # to every process of a job; the parent decides when workers stop (it
+    # closes them after its final checkpoint, or they see the connection close).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     connection = multiprocessing.connection.Connection(int(argv[1]))
     try:
         serve(connection)

@@ -49,6 +49,7 @@ class ShardSource:
         self.workers = workers
         self.schedule = self.replay = None
         self._replays_ready = False
+        self._stop_requested = self._stop_agreed = False
 
     def start(self, schedule, replay) -> None:
         """Resets the environments; the first round's collective (no frames)."""
@@ -76,11 +77,24 @@ class ShardSource:
         return self._close_round(collected)
 
     def _close_round(self, collected: int) -> int:
-        """The round's collective: the frames of every worker, and their replays."""
+        """The round's collective: every worker's frames, replays and stops."""
         workers = self.workers
-        frames, with_episodes = workers.sum([collected, int(len(self.replay) > 0)])
+        frames, with_episodes, stops = workers.sum(
+            [collected, int(len(self.replay) > 0), int(self._stop_requested)]
+        )
         self._replays_ready = self._replays_ready or with_episodes == workers.task.count
+        self._stop_agreed = self._stop_agreed or stops > 0
         return frames
+
+    def stopping(self, requested: bool) -> bool:
+        """Whether a worker was asked to stop, as of the last round.
+
+        Every worker stops at the end of the round in which one of them was
+        asked (its request goes into the round's collective), so their
+        updates' collectives still line up.
+        """
+        self._stop_requested = self._stop_requested or requested
+        return self._stop_agreed
 
     def drain(self, store: Store) -> int:
         """Nothing is on its way after the last round."""

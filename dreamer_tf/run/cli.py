@@ -22,13 +22,15 @@ started; a run that cannot go on exits with one too.
 """
 
 import functools
+import os
+import signal
 import sys
 
 from absl import app, flags, logging
 
 from dreamer_tf.config import config_from_flags, define_flags
 from dreamer_tf.envs import EnvWorkerError
-from dreamer_tf.errors import RunError
+from dreamer_tf.errors import RunError, RunStopped
 from dreamer_tf.parallel.options import (
     ActorOptions,
     LearnerOptions,
@@ -36,6 +38,7 @@ from dreamer_tf.parallel.options import (
     options_from_flags,
 )
 from dreamer_tf.run.rundir import RunSpec, check_run, saved_run
+from dreamer_tf.waiting import abandoned
 
 FLAGS = flags.FLAGS
 
@@ -83,13 +86,44 @@ def main(argv: list[str], agent_factory=None) -> None:
     except ValueError as error:
         sys.exit(f"error: {error}")
     logging.set_verbosity(logging.WARNING)
-    # TensorFlow is imported only after every check has passed.
-    from dreamer_tf.run.program import run
-
+    # The training loop saves before it stops (dreamer_tf.run.stopping);
+    # outside it there is nothing to save, and a stop is one line.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, _stop_outside_training)
     try:
+        # TensorFlow is imported only after every check has passed.
+        from dreamer_tf.run.program import run
+
         run(spec, agent_factory)
     except (RunError, EnvWorkerError) as error:
-        sys.exit(f"error: {error}")
+        _exit(1, f"error: {error}", sys.stderr)
+    except RunStopped as stopped:
+        _exit(stopped.exit_code, str(stopped), sys.stdout)
+    except KeyboardInterrupt:
+        _exit(130, _STOPPED_OUTSIDE_TRAINING, sys.stdout)
+
+
+_STOPPED_OUTSIDE_TRAINING = (
+    "stopped outside training, with nothing to save; rerun the same command to resume"
+)
+
+
+def _stop_outside_training(signal_number: int, frame=None) -> None:
+    raise RunStopped(signal_number, _STOPPED_OUTSIDE_TRAINING)
+
+
+def _exit(code: int, line: str, stream) -> None:
+    """Prints the run's last line and exits with ``code``.
+
+    A wait given up on (see :mod:`dreamer_tf.waiting`) leaves its call
+    running in a thread that may never return, and the interpreter's normal
+    exit could wait for what that call holds: the process then ends at once.
+    """
+    print(line, file=stream, flush=True)
+    if abandoned():
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def config_and_task():

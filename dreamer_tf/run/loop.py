@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
+import signal
 import time
 
 import numpy as np
@@ -20,11 +21,12 @@ import numpy as np
 from dreamer_tf.acting.driver import Driver
 from dreamer_tf.acting.policy import agent_policy
 from dreamer_tf.acting.sources import EpisodeSource
-from dreamer_tf.errors import RunError
+from dreamer_tf.errors import RunError, RunStopped
 from dreamer_tf.parallel.strategies import ReplicaBatches, Workers
 from dreamer_tf.replay import Replay, episode_signature, find_nonfinite
 from dreamer_tf.run.calibration import value_error
 from dreamer_tf.run.schedule import Schedule
+from dreamer_tf.run.stopping import StopRequest
 from dreamer_tf.run.summaries import encode_gif, open_loop_video
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ def evaluate(
     policy = agent_policy(agent, training=False)
     played = Driver(eval_env).episodes(policy, episodes, on_episode=report)
     returns = [float(episode["reward"].sum(dtype=np.float64)) for episode in played]
+    _warn_if_not_finite(returns, tag)
     frames = played[0].get("image", ())
     step = int(agent.frames.numpy())
     writer.write(
@@ -78,6 +81,21 @@ def evaluate(
         if gif_path is not None:
             pathlib.Path(gif_path).write_bytes(encode_gif(video))
     return returns
+
+
+def _warn_if_not_finite(returns: list[float], tag: str) -> None:
+    """Warns of evaluation episodes whose return is NaN or infinite."""
+    bad = [number for number, value in enumerate(returns, 1) if not np.isfinite(value)]
+    if bad:
+        logger.warning(
+            "%s: %d of %d episodes have a non-finite return (episodes %s); the "
+            "environment returned NaN or infinite rewards, so the mean return "
+            "logged is not a score.",
+            tag,
+            len(bad),
+            len(returns),
+            ", ".join(map(str, bad)),
+        )
 
 
 class Loop:
@@ -98,6 +116,8 @@ class Loop:
         workers: The workers of a multi-worker learner (see
             :mod:`dreamer_tf.parallel.multi_worker`); the frames then count the
             episodes of every worker's replay.
+        stop: Set by SIGINT or SIGTERM (see :mod:`dreamer_tf.run.stopping`):
+            the loop then ends at its next safe point with a checkpoint.
     """
 
     def __init__(
@@ -110,8 +130,11 @@ class Loop:
         writer,
         eval_env,
         workers: Workers | None = None,
+        stop: StopRequest | None = None,
     ):
         self.config = spec.config
+        self.stop = stop or StopRequest()
+        self.source: EpisodeSource | None = None
         self.agent, self.progress, self.checkpoints = agent, progress, checkpoints
         self.writer, self.eval_env, self.workers = writer, eval_env, workers
         self.batches = ReplicaBatches(agent.strategy, self.config.batch_size)
@@ -125,10 +148,7 @@ class Loop:
             ),
         )
         self.schedule = Schedule(self.config, progress, agent.frames)
-        frames = self.replay.total_frames
-        if workers is not None:
-            frames = workers.sum([frames])[0]
-        self.schedule.set_frames(frames)
+        self.schedule.set_frames(self.stored_frames())
         self.rng = np.random.default_rng(self.config.seed)
         saved_rng = progress.rng_state.numpy().decode()
         if saved_rng:
@@ -139,6 +159,7 @@ class Loop:
         self.episode_returns: list[float] = []
         self.episode_lengths: list[int] = []
         self.clock = (time.time(), self.frames, self.schedule.updates)
+        self.last_save = time.monotonic()
         self.start_time = time.time()
         self.start_frames = self.frames
 
@@ -157,18 +178,55 @@ class Loop:
         Raises:
             RunError: After :data:`MAX_CONSECUTIVE_SKIPPED_UPDATES` skipped
                 updates in a row, or if the weights became non-finite.
+            RunStopped: When a signal asked it to stop, after storing the
+                episodes that finished and a final checkpoint.
         """
         self.announce_start(resumed)
         schedule = self.schedule
+        self.source = source
         source.start(schedule, self.replay)
         try:
-            while not schedule.finished:
+            while not schedule.finished and not self.stopping():
                 trained = self.scheduled_work(source)
+                if self.stopping():
+                    break
                 schedule.add_frames(source.collect(self.store, trained))
+                self.save_when_due()
             schedule.add_frames(source.drain(self.store))
+            if self.stopping():
+                # Episodes under way are dropped: count what a rerun resumes at.
+                schedule.set_frames(self.stored_frames())
+                self.save()
+                raise RunStopped(
+                    self.stop.signal_number or signal.SIGTERM,
+                    f"stopped at {self.frames} frames after {schedule.updates} "
+                    "updates; rerun the same command to resume",
+                )
             self.finish(source.log_scalars())
         finally:
             source.close()
+
+    def stored_frames(self) -> int:
+        """The frames of the stored episodes (with workers: of all of them)."""
+        frames = self.replay.total_frames
+        if self.workers is not None:
+            frames = self.workers.sum([frames])[0]
+        return frames
+
+    def stopping(self) -> bool:
+        """Whether the run stops now (with workers: as all of them agreed)."""
+        if self.source is None:
+            return self.stop.requested
+        return self.source.stopping(self.stop.requested)
+
+    def save_when_due(self) -> None:
+        """Checkpoints when ``checkpoint_every_minutes`` passed since the last."""
+        minutes = self.config.checkpoint_every_minutes
+        # Workers save together, at log events only (a save is per worker, and
+        # their clocks would not agree on when one is due).
+        if minutes and self.workers is None and self.schedule.pretrained:
+            if time.monotonic() - self.last_save >= 60 * minutes:
+                self.save()
 
     def scheduled_work(self, source: EpisodeSource) -> bool:
         """Pretraining or updates, evaluation and logging, when due.
@@ -184,24 +242,27 @@ class Loop:
         if schedule.pretrain_due(source.replay_ready()):
             self.pretrain()
         elif not source.one_update_at_a_time and schedule.phase_due():
-            self.train(self.config.train_steps)
-            schedule.phase_done()
+            # A phase that a stop cut short goes on where it stopped.
+            left = schedule.phase_updates_left()
+            if self.train(left) == left:
+                schedule.phase_done()
         elif source.one_update_at_a_time and schedule.update_due():
-            self.train(1)
-            schedule.update_done()
+            if self.train(1):
+                schedule.update_done()
         else:
             trained = False
-        if schedule.evaluation_due():
+        if not self.stopping() and schedule.evaluation_due():
             self.evaluate()
-        if schedule.log_due():
+        if not self.stopping() and schedule.log_due():
             self.log(source.log_scalars())
         return trained
 
     def pretrain(self) -> None:
-        """The pretraining updates, then a checkpoint."""
-        self.train(self.config.pretrain)
-        self.schedule.pretraining_done()
-        self.save()
+        """The pretraining updates (those a stop left), then a checkpoint."""
+        left = self.config.pretrain - self.schedule.updates
+        if self.train(left) == left:
+            self.schedule.pretraining_done()
+            self.save()
 
     def finish(self, extra: dict[str, float] | None = None) -> None:
         """Ends the run: a last evaluation of the final weights, a log, a save."""
@@ -249,21 +310,27 @@ class Loop:
         self.episode_returns.append(float(episode["reward"].sum()))
         self.episode_lengths.append(len(episode["reward"]) - 1)
 
-    def train(self, updates: int) -> None:
+    def train(self, updates: int) -> int:
         """Runs ``updates`` updates on batches sampled from the replay.
 
         Under a ``tf.distribute`` strategy this process samples its own
         replicas' shares of the global batch only, one share per replica (see
         :class:`~dreamer_tf.parallel.strategies.ReplicaBatches`).
+
+        Returns:
+            The updates done: fewer when a stop cut them short.
         """
         # Batches are sampled here, not in a prefetching tf.data thread: the
         # replay grows between phases, and a background sampler would make
         # the batches depend on thread timing (and runs irreproducible).
         size, length = self.batches.local_batch_size, self.config.batch_length
-        for _ in range(updates):
+        for done in range(updates):
+            if self.stopping():
+                return done
             batch = self.replay.sample(size, length, self.rng)
             self._record_update(self.agent.train(self.batches(batch)))
             self.schedule.add_updates(1)
+        return updates
 
     def _record_update(self, metrics: dict) -> None:
         skipped = float(metrics["update_skipped"]) > 0
@@ -374,6 +441,7 @@ class Loop:
         """
         self.progress.rng_state.assign(json.dumps(self.rng.bit_generator.state))
         self.checkpoints.save()
+        self.last_save = time.monotonic()
 
 
 def _format_duration(seconds: float) -> str:

@@ -52,6 +52,7 @@ from dreamer_tf.run.loop import Loop, evaluate
 from dreamer_tf.run.rundir import RunSpec, check_run, unlock_logdir
 from dreamer_tf.run.saved_agent import AGENT_PREFIX, AgentFactory, run_agent
 from dreamer_tf.run.schedule import Progress
+from dreamer_tf.run.stopping import stop_on_signals
 from dreamer_tf.run.summaries import MetricsWriter
 from dreamer_tf.seeds import stream_seed
 from dreamer_tf.variable_tree import named_variables
@@ -74,6 +75,9 @@ def run(spec: RunSpec, agent_factory: AgentFactory | None = None) -> None:
         ValueError: For invalid input, before any model or worker starts.
         RunError: If no checkpoint restores, training cannot go on, or a
             worker of a multi-worker learner is gone.
+        dreamer_tf.errors.RunStopped: When SIGINT or SIGTERM stopped the
+            training, after its final checkpoint (see
+            :mod:`dreamer_tf.run.stopping`).
         dreamer_tf.envs.EnvWorkerError: If an environment worker dies.
     """
     logdir = check_run(spec)
@@ -120,15 +124,24 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
             _export(spec, agent, eval_env, task.is_chief)
             return
         writer = MetricsWriter(str(logdir))
-        if spec.eval_only:
-            _evaluate_only(spec, agent, restored, logdir, eval_env, writer)
-        else:
-            loop = Loop(
-                spec, logdir, agent, progress, checkpoints, writer, eval_env, workers
-            )
-            _train(spec, loop, workers, resumed)
+        try:
+            if spec.eval_only:
+                _evaluate_only(spec, agent, restored, logdir, eval_env, writer)
+            else:
+                loop = Loop(
+                    spec,
+                    logdir,
+                    agent,
+                    progress,
+                    checkpoints,
+                    writer,
+                    eval_env,
+                    workers,
+                )
+                _train(spec, loop, workers, resumed)
+        finally:
+            writer.close()
         _export(spec, agent, eval_env, task.is_chief)
-        writer.close()
     finally:
         eval_env.close()
 
@@ -180,6 +193,12 @@ def _evaluate_only(spec, agent, restored, logdir, eval_env, writer) -> None:
 
 
 def _train(spec: RunSpec, loop: Loop, workers, resumed: bool) -> None:
+    """Runs the loop on its source; SIGINT and SIGTERM stop it with a save."""
+    with stop_on_signals(loop.stop):
+        _run_loop(spec, loop, workers, resumed)
+
+
+def _run_loop(spec: RunSpec, loop: Loop, workers, resumed: bool) -> None:
     """Runs the loop on its source: actors, or this process's environments."""
     if spec.actors.actors:
         source = actor_source(loop.agent, spec, _training_env_options(spec))

@@ -131,6 +131,10 @@ class Schedule:
         """Moves to the next phase of the grid."""
         self.progress.last_train.assign_add(self.config.train_every)
 
+    def phase_updates_left(self) -> int:
+        """The updates the current phase still needs (all, unless a stop cut it)."""
+        return self.config.train_steps - self._done_in_phase()
+
     def update_due(self) -> bool:
         """Whether one more update of the current phase is due (actors' learner)."""
         if not self.pretrained:

@@ -113,6 +113,10 @@ class ProcessActor:
 
 
 def _main(setup: ActorSetup, connection) -> None:
+    # The learner stops its actors after its final checkpoint (see
+    # dreamer_tf.run.stopping); signals to the whole process group wait for it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import dreamer_tf  # noqa: F401 - quiets TensorFlow's start-up lines
 
     def receive(block: bool):
@@ -122,5 +126,5 @@ def _main(setup: ActorSetup, connection) -> None:
 
     try:
         run_actor(setup, connection.send, receive)
-    except (EOFError, BrokenPipeError):
+    except (EOFError, ConnectionError):
         pass  # The learner is gone; nothing is left to send to.
