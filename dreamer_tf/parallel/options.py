@@ -59,6 +59,8 @@ def define_option_flags(options_class, flag_values=None) -> None:
             flags.DEFINE_integer(
                 flag, field.default, help_text, flag_values=flag_values
             )
+        elif field.type == "float":
+            flags.DEFINE_float(flag, field.default, help_text, flag_values=flag_values)
         else:
             flags.DEFINE_string(flag, field.default, help_text, flag_values=flag_values)
 
@@ -85,6 +87,8 @@ class LearnerOptions:
         cpu_devices: For tests on a machine without GPUs: split the CPU into
             this many logical devices and mirror over them (``mirrored``
             only); 0 mirrors over the GPUs.
+        join_timeout_s: How long a ``multi_worker`` worker waits for the
+            other workers to start.
     """
 
     learner: str = _option(
@@ -101,6 +105,12 @@ class LearnerOptions:
         "learner_cpu_devices",
         "For tests without GPUs: --learner=mirrored over this many logical CPU "
         "devices (0: over the GPUs).",
+    )
+    join_timeout_s: float = _option(
+        600.0,
+        "learner_join_timeout",
+        "Seconds a multi_worker worker waits for every other worker of "
+        "TF_CONFIG's cluster to start before it gives up.",
     )
 
 
@@ -198,6 +208,10 @@ def check_learner_options(
         raise ValueError(
             f"--learner_cpu_devices must be >= 0, got {options.cpu_devices}."
         )
+    if options.join_timeout_s <= 0:
+        raise ValueError(
+            f"--learner_join_timeout must be > 0, got {options.join_timeout_s}."
+        )
     if options.cpu_devices and options.learner != "mirrored":
         raise ValueError("--learner_cpu_devices needs --learner=mirrored.")
     if options.cpu_devices:
@@ -263,6 +277,11 @@ class ActorOptions:
         sync_every: Updates between weight refreshes of the actors.
         ray_address: The Ray cluster to join (``auto`` or ``host:port``);
             None starts a local Ray.
+        start_timeout_s: Seconds an actor may take to send its first message
+            (its environments reset; for Ray, placed on a node) before the
+            run stops with an error.
+        ray_join_timeout_s: Seconds to wait for the Ray cluster at
+            ``ray_address`` to let this run join.
     """
 
     actors: int = _option(
@@ -280,6 +299,17 @@ class ActorOptions:
         None,
         "ray_address",
         "Ray cluster to join ('auto' or host:port); none: local Ray.",
+    )
+    start_timeout_s: float = _option(
+        300.0,
+        "actor_start_timeout",
+        "Seconds an actor may take to send its first message (environments "
+        "reset; for Ray, a free CPU found) before the run stops.",
+    )
+    ray_join_timeout_s: float = _option(
+        60.0,
+        "ray_join_timeout",
+        "Seconds to wait for the Ray cluster at --ray_address to answer.",
     )
 
 
@@ -303,6 +333,12 @@ def check_actor_options(options: ActorOptions, deterministic: bool) -> None:
         )
     if options.sync_every < 1:
         raise ValueError(f"--actor_sync_every must be >= 1, got {options.sync_every}.")
+    for flag, seconds in (
+        ("actor_start_timeout", options.start_timeout_s),
+        ("ray_join_timeout", options.ray_join_timeout_s),
+    ):
+        if seconds <= 0:
+            raise ValueError(f"--{flag} must be > 0, got {seconds}.")
     if options.actors and options.backend == "ray":
         if importlib.util.find_spec("ray") is None:
             raise ValueError(
@@ -316,17 +352,43 @@ def check_actor_options(options: ActorOptions, deterministic: bool) -> None:
 def check_reachable(address: str) -> None:
     """Checks that a Ray head answers at ``host:port`` within a few seconds.
 
+    Ray dials ``localhost``, ``127.0.0.1`` and ``::1`` as this node's own IP
+    address (where a head started with ``ray start --head`` listens), so
+    that is the address probed.
+
     Raises:
         ValueError: If the address is malformed or nothing answers.
     """
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"--ray_address must be 'auto' or host:port, got {address!r}.")
+    dialled_host = ray_dials(host)
+    dialled = f"{dialled_host}:{port}"
     try:
-        with socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT_S):
+        with socket.create_connection(
+            (dialled_host, int(port)), timeout=_CONNECT_TIMEOUT_S
+        ):
             pass
     except OSError as error:
+        via = "" if dialled == address else f", dialled as {dialled}"
         raise ValueError(
-            f"cannot reach the Ray cluster at {address} ({error}); start it with "
-            "'ray start --head' or fix --ray_address."
+            f"cannot reach the Ray cluster at {address} ({error}{via}); start "
+            "it with 'ray start --head' or fix --ray_address."
         ) from None
+
+
+def ray_dials(host: str) -> str:
+    """The host Ray connects to for ``host``: loopback becomes this node's IP.
+
+    This node's IP is found as Ray finds it (the local address of a UDP
+    socket aimed at a public address; nothing is sent), without importing
+    Ray, which reads its authentication settings once, at import.
+    """
+    if host not in ("localhost", "127.0.0.1", "::1"):
+        return host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("8.8.8.8", 53))
+        except OSError:
+            return "127.0.0.1"  # No route out: Ray stays on loopback too.
+        return probe.getsockname()[0]

@@ -16,7 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from dreamer_tf.errors import RunError
+from dreamer_tf.parallel.cluster import ClusterTasks
 from dreamer_tf.parallel.options import LearnerOptions, WorkerTask, check_batch_split
+from dreamer_tf.waiting import wait_until
 
 
 def make_strategy(
@@ -35,13 +37,16 @@ def make_strategy(
         The strategy, or None for ``default``.
 
     Raises:
-        RunError: If ``mirrored`` finds no GPU, or the replicas cannot share
-            the batch equally; before any model is built.
+        RunError: If ``mirrored`` finds no GPU, the replicas cannot share
+            the batch equally (before any model is built), or the other
+            workers of a ``multi_worker`` cluster do not start in time.
+        dreamer_tf.errors.RunStopped: On SIGINT or SIGTERM while waiting for
+            them.
     """
     if options.learner == "default":
         return None
     if options.learner == "multi_worker":
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = join_cluster(options)
     elif options.cpu_devices:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -64,6 +69,36 @@ def make_strategy(
     except ValueError as error:
         raise RunError(str(error)) from None
     return strategy
+
+
+def join_cluster(options: LearnerOptions) -> tf.distribute.Strategy:
+    """Joins ``TF_CONFIG``'s cluster, saying which workers it waits for.
+
+    ``MultiWorkerMirroredStrategy`` blocks until every worker has started,
+    in silence, without a bound and deaf to signals; so the workers meet
+    first (see :mod:`dreamer_tf.parallel.cluster`), waiting at most
+    ``options.join_timeout_s`` seconds (see
+    :func:`dreamer_tf.waiting.wait_until`).
+
+    Raises:
+        RunError: If the other workers do not start in time, or this
+            worker's port is taken.
+        dreamer_tf.errors.RunStopped: On SIGINT or SIGTERM while waiting.
+    """
+    tasks = ClusterTasks()
+    try:
+        with tasks.own_port_open():
+            wait_until(
+                tasks.silent_peers,
+                "the other workers of TF_CONFIG's cluster",
+                options.join_timeout_s,
+                "start every worker with the same TF_CONFIG (each with its own "
+                "task), or raise --learner_join_timeout.",
+                poll_s=0.5,
+            )
+    except ValueError as error:
+        raise RunError(str(error)) from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 class ReplicaBatches:

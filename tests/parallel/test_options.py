@@ -35,23 +35,33 @@ class OptionFlagsTest(tf.test.TestCase):
             "--actor_backend=ray",
             "--actor_sync_every=7",
             "--ray_address=auto",
+            "--actor_start_timeout=12.5",
+            "--ray_join_timeout=30",
             "--learner=mirrored",
             "--learner_cpu_devices=2",
+            "--learner_join_timeout=45",
         )
         self.assertEqual(
             options_from_flags(ActorOptions, flag_values),
-            ActorOptions(actors=3, backend="ray", sync_every=7, ray_address="auto"),
+            ActorOptions(
+                actors=3,
+                backend="ray",
+                sync_every=7,
+                ray_address="auto",
+                start_timeout_s=12.5,
+                ray_join_timeout_s=30.0,
+            ),
         )
         self.assertEqual(
             options_from_flags(LearnerOptions, flag_values),
-            LearnerOptions(learner="mirrored", cpu_devices=2),
+            LearnerOptions(learner="mirrored", cpu_devices=2, join_timeout_s=45.0),
         )
         names = {
             field.metadata["flag"]
             for options in (ActorOptions, LearnerOptions)
             for field in dataclasses.fields(options)
         }
-        self.assertLen(names, 6)
+        self.assertLen(names, 9)
         self.assertContainsSubset(names, set(flag_values))
 
     def test_choices_are_checked_when_parsed(self):

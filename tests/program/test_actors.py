@@ -171,6 +171,8 @@ class TestOptions:
             (ActorOptions(actors=-1), "--actors must be >= 0"),
             (ActorOptions(actors=1, backend="mpi"), "--actor_backend must be"),
             (ActorOptions(actors=1, sync_every=0), "--actor_sync_every must be"),
+            (ActorOptions(start_timeout_s=0), "--actor_start_timeout must be > 0"),
+            (ActorOptions(ray_join_timeout_s=-1), "--ray_join_timeout must be > 0"),
         ],
     )
     def test_bad_values(self, options, message):

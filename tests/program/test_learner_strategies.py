@@ -12,7 +12,9 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -287,3 +289,89 @@ class MultiWorkerLearnerTest(tf.test.TestCase):
         )
         self.assertEqual(grids["synchronous"], grids["multi_worker"], grids)
         self.assertEqual(grids["actors"], grids["multi_worker"], grids)
+
+
+class LinesOf:
+    """The lines a process prints, read on a thread as they come."""
+
+    def __init__(self, stream):
+        self.lines: list[tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,))
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def first(self, text: str, timeout_s: float) -> float:
+        """When the first line containing ``text`` came."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for when, line in list(self.lines):
+                if text in line:
+                    return when
+            time.sleep(0.1)
+        raise AssertionError(f"no line with {text!r} in {timeout_s} s: {self.lines}")
+
+    def texts(self) -> list[str]:
+        self._thread.join(timeout=30)
+        return [line for _, line in self.lines]
+
+
+class PeerNeverStartsTest(tf.test.TestCase):
+    """A multi-worker chief whose peer never starts: words, a bound, signals."""
+
+    def start_chief(self, logdir, timeout_s: int):
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+        process = PROGRAM.start(
+            logdir,
+            "--learner=multi_worker",
+            f"--learner_join_timeout={timeout_s}",
+            variables={"TF_CONFIG": json.dumps(cluster_config(0, cluster))},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.addCleanup(process.kill)
+        return process, cluster["worker"][1], LinesOf(process.stdout)
+
+    def test_it_says_whom_it_waits_for_then_gives_up(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "alone"
+        process, peer, stdout = self.start_chief(logdir, timeout_s=20)
+        started = time.monotonic()
+        stdout.first("waiting for the other workers of TF_CONFIG's cluster", 60)
+        stderr = process.stderr.read()
+        process.wait(timeout=60)
+        took = time.monotonic() - started
+        lines = stdout.texts()
+        waits = [line for line in lines if line.startswith("waiting for the other")]
+        self.assertIn(f"worker:1 at {peer} does not answer", waits[0])
+        self.assertEqual(process.returncode, 1, f"{lines}\n{stderr}")
+        self.assertEqual(
+            stderr.strip().splitlines()[-1],
+            "error: no answer from the other workers of TF_CONFIG's cluster within "
+            "20 s; start every worker with the same TF_CONFIG (each with its own "
+            "task), or raise --learner_join_timeout.",
+        )
+        self.assertNotIn("Traceback", stderr)
+        # TensorFlow's start, then the 20 s wait and the exit.
+        self.assertLess(took, 60)
+        self.assertFalse((logdir / "checkpoints").exists())
+
+    def test_sigterm_ends_the_wait_within_seconds(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "stopped"
+        process, _, stdout = self.start_chief(logdir, timeout_s=600)
+        stdout.first("waiting for the other workers", 60)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        stderr = process.stderr.read()
+        process.wait(timeout=30)
+        self.assertLess(time.monotonic() - signalled, 10)
+        lines = stdout.texts()
+        self.assertEqual(process.returncode, 128 + signal.SIGTERM, stderr)
+        self.assertEqual(
+            lines[-1],
+            "stopped while waiting for the other workers of TF_CONFIG's cluster; "
+            "nothing was trained in this run",
+        )
+        self.assertNotIn("Traceback", stderr)

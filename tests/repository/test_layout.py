@@ -19,6 +19,7 @@ LEVELS = {
     "files": 0,
     "config": 0,
     "seeds": 0,
+    "waiting": 1,
     "distributions": 1,
     "envs": 1,
     "replay": 1,

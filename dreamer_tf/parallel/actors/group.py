@@ -46,6 +46,9 @@ class ActorGroup:
         self._allowed = [0] * count
         self._weights: tuple | None = None
         self.frames_by_actor = [0] * count  # over all incarnations, for rates
+        # When each incarnation started; None once it has sent its first message.
+        self._silent_since: list[float | None] = [None] * count
+        self._said_started = False
 
     def start(self) -> None:
         """Starts every actor."""
@@ -65,12 +68,32 @@ class ActorGroup:
         else:
             self._actors[index] = ProcessActor(setup)
         self._frames[index] = self._allowed[index] = 0
+        self._silent_since[index] = time.monotonic()
         if self._weights is not None:
             self._send(index, ("weights", *self._weights))
 
-    def pids(self) -> list[int]:
-        """The process id of each actor."""
+    def pids(self) -> list[int | None]:
+        """The process id of each actor (None for a Ray actor not yet placed)."""
         return [actor.pid for actor in self._actors]
+
+    def silent(self) -> dict[int, float]:
+        """Seconds since its start, for each actor that has sent nothing yet."""
+        now = time.monotonic()
+        return {
+            index: now - since
+            for index, since in enumerate(self._silent_since)
+            if since is not None
+        }
+
+    def _heard_from(self, index: int) -> None:
+        """Marks an actor's first message; says when every actor has started."""
+        self._silent_since[index] = None
+        if self._incarnations[index]:
+            pid = self._actors[index].pid
+            print(f"actor {index} restarted as pid {pid}", flush=True)
+        if not self._said_started and not self.silent():
+            self._said_started = True
+            print(f"actors started: pids {self.pids()}", flush=True)
 
     def sync(self, version: int, weights: dict, frames: int) -> None:
         """Sends the policy's weights (numpy arrays by name) to every actor."""
@@ -125,6 +148,8 @@ class ActorGroup:
         reports = []
         try:
             for message in actor.receive(timeout):
+                if self._silent_since[index] is not None:
+                    self._heard_from(index)
                 if message[0] == "error":
                     raise ActorDied(f"it raised {message[1]}")
                 if message[0] == "step":
@@ -158,7 +183,6 @@ class ActorGroup:
         self.restarts += 1
         self._incarnations[index] += 1
         self._start(index)
-        print(f"actor {index} restarted as pid {self._actors[index].pid}", flush=True)
 
     def _close_quietly(self, index: int) -> None:
         try:

@@ -12,10 +12,14 @@ from __future__ import annotations
 import time
 
 from dreamer_tf.acting.sources import Store
-from dreamer_tf.parallel.actors.group import ActorGroup
+from dreamer_tf.parallel.actors.group import ActorGroup, ActorsFailed
+from dreamer_tf.waiting import REPORT_EVERY_S
 
 # How long the learner waits for the actors when it has nothing to do.
 _STARVED_WAIT_S = 0.05
+# An actor's first message comes once its environments have reset; before
+# that the learner says whom it waits for, after this long, then at intervals.
+FIRST_MESSAGE_REPORT_S = 10.0
 
 
 class ActorStats:
@@ -60,15 +64,22 @@ class ActorSource:
         group: The actors, not yet started.
         agent: The learner's agent (its policy's weights go to the actors).
         sync_every: Updates between weight refreshes.
+        start_timeout_s: Seconds an actor (a new one after a restart too) may
+            take to send its first message before the run stops with an
+            error.
     """
 
     one_update_at_a_time = True
 
-    def __init__(self, group: ActorGroup, agent, sync_every: int):
+    def __init__(
+        self, group: ActorGroup, agent, sync_every: int, start_timeout_s: float
+    ):
         self.group, self.agent, self.sync_every = group, agent, sync_every
+        self.start_timeout_s = start_timeout_s
         self.schedule = self.replay = self.stats = None
         self._synced: int | None = None
         self._stats_pretrained = False
+        self._next_report = FIRST_MESSAGE_REPORT_S
 
     def start(self, schedule, replay) -> None:
         """Starts the actors; sends them the weights if pretraining is done."""
@@ -76,7 +87,6 @@ class ActorSource:
         self.stats = ActorStats(self.group, schedule.frames, schedule.updates)
         self._stats_pretrained = schedule.pretrained
         self.group.start()
-        print(f"actors started: pids {self.group.pids()}", flush=True)
         if schedule.pretrained:
             self._sync()
 
@@ -106,7 +116,38 @@ class ActorSource:
         if trained and due:
             self._sync()
         self.group.allow(schedule.actor_ceiling(len(self.replay)), schedule.frames)
-        return self._poll(store, 0.0 if trained else _STARVED_WAIT_S)
+        frames = self._poll(store, 0.0 if trained else _STARVED_WAIT_S)
+        self._check_silent_actors()
+        return frames
+
+    def _check_silent_actors(self) -> None:
+        """Says whom it waits for; gives up on an actor silent for too long.
+
+        Raises:
+            ActorsFailed: If an actor sent nothing within ``start_timeout_s``
+                seconds of its start (e.g. a Ray cluster with no free CPU).
+        """
+        silent = self.group.silent()
+        if not silent:
+            self._next_report = FIRST_MESSAGE_REPORT_S
+            return
+        longest = max(silent.values())
+        names = ("actor " if len(silent) == 1 else "actors ") + ", ".join(
+            map(str, sorted(silent))
+        )
+        if longest >= self.start_timeout_s:
+            raise ActorsFailed(
+                f"{names} sent nothing within {self.start_timeout_s:g} s "
+                "of its start (its environments never reset, or Ray found no "
+                "free CPU for it), or raise --actor_start_timeout"
+            )
+        if longest >= self._next_report:
+            print(
+                f"waiting for {names} to start ({longest:.0f} s of "
+                f"{self.start_timeout_s:g} s)",
+                flush=True,
+            )
+            self._next_report = longest + REPORT_EVERY_S
 
     def _poll(self, store: Store, timeout: float) -> int:
         frames = 0
@@ -119,6 +160,10 @@ class ActorSource:
     def drain(self, store: Store) -> int:
         """Takes what the actors reported since the last turn."""
         return self._poll(store, 0.0)
+
+    def stopping(self, requested: bool) -> bool:
+        """As the learner was asked (the actors stop when it closes them)."""
+        return requested
 
     def log_scalars(self) -> dict[str, float]:
         """Updates per frame and each actor's frames/s since the last log."""
@@ -156,7 +201,7 @@ def actor_source(agent, spec, env_options: dict) -> ActorSource:
         )
 
     group = ActorGroup(options.actors, make_setup, config.seed, options.backend)
-    return ActorSource(group, agent, options.sync_every)
+    return ActorSource(group, agent, options.sync_every, options.start_timeout_s)
 
 
 def connect_ray(options) -> None:
@@ -164,7 +209,13 @@ def connect_ray(options) -> None:
 
     Raises:
         ConnectionError: If the cluster cannot be joined.
+        dreamer_tf.errors.RunError: If it does not answer in time or refuses
+            this node's authentication.
     """
     from dreamer_tf.parallel.actors.ray_backend import connect
 
-    connect(options.ray_address, num_cpus=options.actors)
+    connect(
+        options.ray_address,
+        num_cpus=options.actors,
+        timeout_s=options.ray_join_timeout_s,
+    )
