@@ -14,6 +14,7 @@ This module does not import TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -67,19 +68,17 @@ class ClusterTasks:
             ValueError: If another program holds the port.
         """
         port = int(self.address.rpartition(":")[2])
-        listener = socket.socket(socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if listener.family == socket.AF_INET6:
-            # Both IPv4 and IPv6, as TensorFlow's server listens.
-            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         try:
-            listener.bind(("", port))
+            listener = _listener(port)
         except OSError as error:
-            listener.close()
+            cause = (
+                "is taken by another program"
+                if error.errno == errno.EADDRINUSE
+                else f"cannot be listened on ({error.strerror})"
+            )
             raise ValueError(
                 f"port {port} of this worker's task in TF_CONFIG ({self.address}) "
-                f"is taken by another program ({error.strerror}); free it or "
-                "give this task another port."
+                f"{cause}; free it or give this task another port."
             ) from None
         listener.listen(64)
         try:
@@ -98,3 +97,22 @@ def answers(address: str, timeout_s: float) -> bool:
             return True
     except (OSError, ValueError):
         return False
+
+
+def _listener(port: int) -> socket.socket:
+    """A socket bound to ``port`` on every address, as TensorFlow's server binds.
+
+    IPv6 and IPv4 where the host has IPv6, IPv4 alone where it does not.
+    """
+    try:
+        listener = socket.socket(socket.AF_INET6)
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    except OSError:
+        listener = socket.socket(socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", port))
+    except OSError:
+        listener.close()
+        raise
+    return listener

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -40,16 +41,25 @@ class ShardSource:
         env: This worker's training environments.
         policies: The prefill and training policies.
         workers: The workers' collectives.
+        stop_requested: Whether a signal asked this worker to stop (see
+            :mod:`dreamer_tf.run.stopping`); it ends the round early.
     """
 
     one_update_at_a_time = False
 
-    def __init__(self, env, policies: PolicyChoice, workers):
+    def __init__(
+        self,
+        env,
+        policies: PolicyChoice,
+        workers,
+        stop_requested: Callable[[], bool] = lambda: False,
+    ):
         self.local = DriverSource(env, policies)
         self.workers = workers
+        self.stop_requested = stop_requested
         self.schedule = self.replay = None
         self._replays_ready = False
-        self._stop_requested = self._stop_agreed = False
+        self._stop_agreed = False
 
     def start(self, schedule, replay) -> None:
         """Resets the environments; the first round's collective (no frames)."""
@@ -67,12 +77,16 @@ class ShardSource:
         A worker collects up to the schedule's next event. While pretraining
         waits for a worker's first episode, a worker without one plays it to
         its end and the others step once and wait for it in the collective.
+        A worker asked to stop ends its share early: every worker stops after
+        this round.
         """
         schedule = self.schedule
         waiting = not schedule.prefilling and not self._replays_ready
         quota = 1 if waiting else _round_quota(schedule, self.workers.task.count)
         collected = 0
         while collected < quota or (waiting and not len(self.replay)):
+            if self.stop_requested():
+                break
             collected += self.local.collect(store)
         return self._close_round(collected)
 
@@ -80,7 +94,7 @@ class ShardSource:
         """The round's collective: every worker's frames, replays and stops."""
         workers = self.workers
         frames, with_episodes, stops = workers.sum(
-            [collected, int(len(self.replay) > 0), int(self._stop_requested)]
+            [collected, int(len(self.replay) > 0), int(self.stop_requested())]
         )
         self._replays_ready = self._replays_ready or with_episodes == workers.task.count
         self._stop_agreed = self._stop_agreed or stops > 0
@@ -93,7 +107,6 @@ class ShardSource:
         asked (its request goes into the round's collective), so their
         updates' collectives still line up.
         """
-        self._stop_requested = self._stop_requested or requested
         return self._stop_agreed
 
     def drain(self, store: Store) -> int:

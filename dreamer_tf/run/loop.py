@@ -197,9 +197,11 @@ class Loop:
                 # Episodes under way are dropped: count what a rerun resumes at.
                 schedule.set_frames(self.stored_frames())
                 self.save()
+                # A worker that no signal reached stops because another was.
+                how = "stopped" if self.stop.requested else "stopped with its peers"
                 raise RunStopped(
                     self.stop.signal_number or signal.SIGTERM,
-                    f"stopped at {self.frames} frames after {schedule.updates} "
+                    f"{how} at {self.frames} frames after {schedule.updates} "
                     "updates; rerun the same command to resume",
                 )
             self.finish(source.log_scalars())
@@ -215,6 +217,7 @@ class Loop:
 
     def stopping(self) -> bool:
         """Whether the run stops now (with workers: as all of them agreed)."""
+        self.stop.announce()
         if self.source is None:
             return self.stop.requested
         return self.source.stopping(self.stop.requested)

@@ -26,10 +26,12 @@ with a non-finite weight.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from dreamer_tf import envs
@@ -52,7 +54,7 @@ from dreamer_tf.run.loop import Loop, evaluate
 from dreamer_tf.run.rundir import RunSpec, check_run, unlock_logdir
 from dreamer_tf.run.saved_agent import AGENT_PREFIX, AgentFactory, run_agent
 from dreamer_tf.run.schedule import Progress
-from dreamer_tf.run.stopping import stop_on_signals
+from dreamer_tf.run.stopping import StopRequest, stop_on_signals
 from dreamer_tf.run.summaries import MetricsWriter
 from dreamer_tf.seeds import stream_seed
 from dreamer_tf.variable_tree import named_variables
@@ -103,6 +105,7 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
         role="evaluation",
         **_env_options(config),
     )
+    cleanup = contextlib.ExitStack()
     try:
         agent = run_agent(
             logdir,
@@ -118,7 +121,11 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
         checkpoints = RunCheckpoints(logdir / "checkpoints", run_variables)
         restored = checkpoints.restore()
         resumed = restored is not None
+        stop = StopRequest()
         if workers is not None:
+            # From the first collective on, a signal to one worker must not
+            # end it alone: the others would wait for it in the next one.
+            cleanup.enter_context(stop_on_signals(stop))
             resumed = _take_chiefs_state(workers, run_variables, resumed)
         if resumed and not spec.eval_only and _complete(spec, agent, logdir):
             _export(spec, agent, eval_env, task.is_chief)
@@ -137,6 +144,7 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
                     writer,
                     eval_env,
                     workers,
+                    stop,
                 )
                 _train(spec, loop, workers, resumed)
         finally:
@@ -144,6 +152,7 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
         _export(spec, agent, eval_env, task.is_chief)
     finally:
         eval_env.close()
+        cleanup.close()
 
 
 def _prepare_process(spec: RunSpec) -> None:
@@ -188,6 +197,10 @@ def _evaluate_only(spec, agent, restored, logdir, eval_env, writer) -> None:
         verbose=True,
     )
     print(f"eval returns: {', '.join(f'{value:.1f}' for value in returns)}")
+    print(
+        f"mean return {np.mean(returns):.1f} (std {np.std(returns):.1f}) over "
+        f"{len(returns)} episode{'s' if len(returns) != 1 else ''}"
+    )
     if gif_path.exists():
         print(f"video of the first episode: {gif_path}")
 
@@ -222,7 +235,9 @@ def _run_loop(spec: RunSpec, loop: Loop, workers, resumed: bool) -> None:
         if workers is None:
             source = DriverSource(train_env, policies)
         else:
-            source = ShardSource(train_env, policies, workers)
+            source = ShardSource(
+                train_env, policies, workers, lambda: loop.stop.requested
+            )
         loop.run(source, resumed)
     finally:
         train_env.close()

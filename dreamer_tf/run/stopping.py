@@ -25,6 +25,7 @@ class StopRequest:
 
     def __init__(self):
         self.signal_number: int | None = None
+        self._announced = False
 
     @property
     def requested(self) -> bool:
@@ -36,23 +37,36 @@ class StopRequest:
         self.signal_number = signal_number
 
     def handle(self, signal_number: int, frame=None) -> None:
-        """The signal handler: the first signal asks, a second one exits now."""
-        name = signal.Signals(signal_number).name
+        """The signal handler: the first signal asks, a second one exits now.
+
+        It prints nothing for the first signal: a handler runs between any
+        two bytecodes, maybe inside a write to stdout, where a second write
+        fails; :meth:`announce` says it from the loop.
+        """
         if self.requested:
-            print(f"\n{name} again: exiting now, without saving", flush=True)
+            name = signal.Signals(signal_number).name
+            os.write(2, f"\n{name} again: exiting now, without saving\n".encode())
             os._exit(128 + signal_number)
         self.request(signal_number)
-        print(
-            f"\n{name}: stopping after the current step with a final checkpoint "
-            "(send it again to exit at once)",
-            flush=True,
-        )
+
+    def announce(self) -> None:
+        """Says once, when the loop first sees the request, what happens next."""
+        if self.requested and not self._announced:
+            self._announced = True
+            name = signal.Signals(self.signal_number).name
+            print(
+                f"{name}: stopping after the current step with a final checkpoint "
+                "(send it again to exit at once)",
+                flush=True,
+            )
 
 
 @contextlib.contextmanager
 def stop_on_signals(stop: StopRequest):
     """Routes SIGINT and SIGTERM to ``stop`` while the block runs.
 
+    Once a stop was requested the handlers stay after the block, so that a
+    second signal, while the run closes its workers, still exits at once.
     Outside the main thread (where Python cannot set handlers) the signals
     keep their handlers.
     """
@@ -63,5 +77,6 @@ def stop_on_signals(stop: StopRequest):
     try:
         yield stop
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        if not stop.requested:
+            for number, handler in previous.items():
+                signal.signal(number, handler)

@@ -11,6 +11,7 @@ count the global frames, and resume together.
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -375,3 +376,68 @@ class PeerNeverStartsTest(tf.test.TestCase):
             "nothing was trained in this run",
         )
         self.assertNotIn("Traceback", stderr)
+
+
+class MultiWorkerStopTest(tf.test.TestCase):
+    """SIGTERM to one worker stops both at the same round, each with a save."""
+
+    def test_sigterm_to_one_worker_stops_both_with_equal_checkpoints(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "run"
+        run_dirs = [logdir, logdir / "workers" / "1"]
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+        # Files, not pipes: a worker must never block on a full pipe.
+        outputs = [
+            logdir.parent / f"worker{index}.{kind}"
+            for index in range(2)
+            for kind in ("out", "err")
+        ]
+        streams = [path.open("w") for path in outputs]
+        self.addCleanup(lambda: [stream.close() for stream in streams])
+        processes = [
+            PROGRAM.start(
+                logdir,
+                "--learner=multi_worker",
+                "--prefill=200",
+                "--steps=100000",
+                variables={"TF_CONFIG": json.dumps(cluster_config(index, cluster))},
+                stdout=streams[2 * index],
+                stderr=streams[2 * index + 1],
+            )
+            for index in range(2)
+        ]
+        for process in processes:
+            self.addCleanup(process.kill)
+
+        def printed(index: int) -> str:
+            out, err = outputs[2 * index : 2 * index + 2]
+            return f"{out.read_text()[-3000:]}{err.read_text()[-3000:]}"
+
+        deadline = time.monotonic() + TIMEOUT_S
+        while not (
+            (logdir / "metrics.jsonl").exists()
+            and any(event.get("updates", 0) > 2 for event in metrics(logdir))
+        ):
+            self.assertLess(time.monotonic(), deadline, printed(0))
+            for index, process in enumerate(processes):
+                self.assertIsNone(process.poll(), printed(index))
+            time.sleep(0.2)
+        processes[1].send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        for process in processes:
+            process.wait(timeout=120)
+        self.assertLess(time.monotonic() - signalled, 60)
+        stopped = []
+        for index, process in enumerate(processes):
+            self.assertEqual(process.returncode, 143, printed(index))
+            self.assertNotIn("Traceback", outputs[2 * index + 1].read_text())
+            stopped.append(outputs[2 * index].read_text().strip().splitlines()[-1])
+        self.assertRegex(stopped[0], r"^stopped with its peers at \d+ frames after")
+        self.assertRegex(stopped[1], r"^stopped at \d+ frames after \d+ updates; ")
+        # The same frames and updates on both, and in both checkpoints.
+        self.assertEqual(stopped[0].split(" at ")[1], stopped[1].split(" at ")[1])
+        frames, updates = (int(word) for word in re.findall(r"\d+", stopped[1]))
+        chief, other = (checkpoint_values(run_dir) for run_dir in run_dirs)
+        self.assertEqual(int(chief["progress/updates"]), updates)
+        self.assertEqual(int(chief["agent/frames"]), frames)
+        for key, value in chief.items():
+            self.assertAllEqual(value, other[key], msg=key)

@@ -126,11 +126,13 @@ class ActorGroup:
             for allowed, frames in zip(self._allowed, self._frames)
         )
 
-    def poll(self, timeout: float) -> list[tuple[int, int, list]]:
+    def poll(self, timeout: float, restart: bool = True) -> list[tuple[int, int, list]]:
         """Receives what the actors sent; restarts those that died.
 
         Args:
             timeout: Seconds to wait for the first actor to answer.
+            restart: Whether to restart a dead actor (not when the run stops:
+                a signal to the whole process group may have ended it).
 
         Returns:
             ``(actor index, frames, episodes)`` for every step an actor
@@ -140,10 +142,12 @@ class ActorGroup:
         deadline = time.monotonic() + timeout
         for index in range(self.count):
             wait = max(deadline - time.monotonic(), 0.0) if not reports else 0.0
-            reports.extend(self._receive(index, wait))
+            reports.extend(self._receive(index, wait, restart))
         return reports
 
-    def _receive(self, index: int, timeout: float) -> list[tuple[int, int, list]]:
+    def _receive(
+        self, index: int, timeout: float, restart: bool = True
+    ) -> list[tuple[int, int, list]]:
         actor = self._actors[index]
         reports = []
         try:
@@ -157,7 +161,11 @@ class ActorGroup:
                     self.frames_by_actor[index] += message[1]
                     reports.append((index, message[1], message[2]))
         except ActorDied as death:
-            self._restart(index, str(death))
+            if restart:
+                self._restart(index, str(death))
+            else:
+                pid = self._actors[index].pid
+                print(f"actor {index} (pid {pid}) died: {death}", flush=True)
         return reports
 
     def _send(self, index: int, message: tuple) -> None:

@@ -15,6 +15,7 @@ import logging
 import os
 import pathlib
 import queue
+import signal
 import threading
 
 from dreamer_tf.errors import first_line
@@ -55,11 +56,17 @@ def connect(address: str | None, num_cpus: int, timeout_s: float) -> None:
         return
     options = {"include_dashboard": False, "log_to_driver": True}
     if not address:
+        # On the main thread: Ray's processes die with the thread that
+        # started them (PR_SET_PDEATHSIG). Ray then installs a SIGTERM handler
+        # that exits from anywhere; the run's own goes back in its place.
+        handler = signal.getsignal(signal.SIGTERM)
         ray.init(num_cpus=num_cpus, **options)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, handler)
         return
     try:
         wait_for(
-            lambda: _init_in_thread(address, options),
+            lambda: _init_in_thread(address=address, **options),
             f"the Ray cluster at {address}",
             timeout_s,
             "check that 'ray status' answers there, fix --ray_address, or raise "
@@ -121,17 +128,17 @@ def use_local_token(environ=os.environ) -> str | None:
     return source
 
 
-def _init_in_thread(address: str, options: dict) -> None:
-    """``ray.init`` off the main thread, without its warning about that.
+def _init_in_thread(**options) -> None:
+    """``ray.init(**options)`` off the main thread, without its warning about that.
 
-    Off the main thread Ray cannot install its SIGTERM handler (the run's
-    own handlers stay, which is what a stop needs) and logs a warning
-    saying so.
+    Off the main thread Ray cannot install its SIGTERM handler (which would
+    exit from wherever the run is; the run's own handlers stay, which is what
+    a stop needs) and logs a warning saying so.
     """
     import ray
 
     with _without_records_from("ray._private.worker", "SIGTERM handler"):
-        ray.init(address=address, **options)
+        ray.init(**options)
 
 
 @contextlib.contextmanager

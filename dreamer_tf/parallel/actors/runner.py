@@ -137,9 +137,9 @@ class ActorSource:
         )
         if longest >= self.start_timeout_s:
             raise ActorsFailed(
-                f"{names} sent nothing within {self.start_timeout_s:g} s "
-                "of its start (its environments never reset, or Ray found no "
-                "free CPU for it), or raise --actor_start_timeout"
+                f"{names} sent nothing within {self.start_timeout_s:g} s of "
+                "starting (environments that never reset, or no free CPU in the "
+                "Ray cluster); fix that, or raise --actor_start_timeout"
             )
         if longest >= self._next_report:
             print(
@@ -149,17 +149,17 @@ class ActorSource:
             )
             self._next_report = longest + REPORT_EVERY_S
 
-    def _poll(self, store: Store, timeout: float) -> int:
+    def _poll(self, store: Store, timeout: float, restart: bool = True) -> int:
         frames = 0
-        for index, stepped, episodes in self.group.poll(timeout):
+        for index, stepped, episodes in self.group.poll(timeout, restart):
             for episode in episodes:
                 store(index, episode)
             frames += stepped
         return frames
 
     def drain(self, store: Store) -> int:
-        """Takes what the actors reported since the last turn."""
-        return self._poll(store, 0.0)
+        """Takes what the actors reported since the last turn (no restarts)."""
+        return self._poll(store, 0.0, restart=False)
 
     def stopping(self, requested: bool) -> bool:
         """As the learner was asked (the actors stop when it closes them)."""
