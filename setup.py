@@ -24,7 +24,6 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     # TF 2.21 no longer installs it; runs write TensorBoard logs to look at.
     "tensorboard>=2.21,<3",
-    "tqdm>=4.60",
 ]
 
 setup(

@@ -60,6 +60,24 @@ def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
         file.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
+def staging_directory(directory: str | os.PathLike) -> str:
+    """A new empty directory beside ``directory``, to be moved into its place.
+
+    Unlike ``tempfile.mkdtemp`` (``drwx------``) it gets the permissions a
+    new directory of the user gets (``0777`` less the umask), which the
+    final directory keeps.
+    """
+    directory = os.fspath(directory)
+    staging = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(directory)}.",
+        dir=os.path.dirname(directory) or ".",
+    )
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    return staging
+
+
 def replace_directory(staging: str | os.PathLike, directory: str | os.PathLike):
     """Moves a fully written ``staging`` directory to ``directory``.
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 import gymnasium as gym
 import tensorflow as tf
 
 from dreamer_tf.acting.policy import policy_step
-from dreamer_tf.files import replace_directory
+from dreamer_tf.files import replace_directory, staging_directory
 
 PREVIOUS_ACTION = "prev_action"
 
@@ -142,7 +141,7 @@ def export_policy(
     }
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.", dir=parent)
+    staging = staging_directory(directory)
     try:
         tf.saved_model.save(module, staging, signatures=signatures)
         replace_directory(staging, directory)

@@ -1,6 +1,7 @@
 """The exported SavedModel policy: TensorFlow-only loading, state feedback, inputs."""
 
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -166,6 +167,13 @@ def test_export_replaces_previous_export(exports):
     export_policy(agents["onehot"], str(root / "onehot"))
     assert not [path for path in os.listdir(root) if path.startswith(".")]
     assert tf.saved_model.contains_saved_model(str(root / "onehot"))
+
+
+def test_the_export_folder_has_a_new_folders_permissions(exports):
+    root, _, _ = exports
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(root / "onehot").st_mode) == 0o777 & ~umask
 
 
 def test_proprio_agent_with_several_vector_keys(tmp_path):

@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from support.quiet_stderr import assert_quiet_stderr
 from support.run_program import SCRIPT, TrainingProgram, metrics, output, run
@@ -87,6 +89,16 @@ class TestTrainingRun:
         assert "eval_only episode 1/2: return" in result.stdout
         assert "eval_only episode 2/2: return" in result.stdout
         assert "eval returns:" in result.stdout
+        returns = [
+            float(value)
+            for value in re.search(r"eval returns: (.+)", result.stdout)[1].split(", ")
+        ]
+        mean = re.search(
+            r"mean return (-?[\d.]+) \(std ([\d.]+)\) over 2 episodes", result.stdout
+        )
+        assert mean, result.stdout
+        assert abs(float(mean[1]) - np.mean(returns)) <= 0.11
+        assert abs(float(mean[2]) - np.std(returns)) <= 0.11
         assert (logdir / "eval_only.gif").read_bytes().startswith(b"GIF8")
         assert (export_dir / "saved_model.pb").exists()
         # Its own series: the training run's evaluations are as they were.
