@@ -292,11 +292,21 @@ class TestNonFiniteData:
         logdir, result = nan_runs[task]
         assert succeeded(result), output(result)
         # Episodes 2, 4 and 6 carry the NaN at env step 10 (agent step 5).
-        warnings = [line for line in result.stderr.splitlines() if "non-finite" in line]
+        lines = result.stderr.splitlines()
+        warnings = [line for line in lines if "Training env" in line]
         assert len(warnings) == 3, warnings
         assert all(
             f"Training env 0 sent a non-finite {key} at step 5" in w for w in warnings
         )
+        # An evaluation whose return is not finite is warned of, never only
+        # logged as a score.
+        evaluations = [
+            event["eval/return"] for event in metrics(logdir) if "eval/return" in event
+        ]
+        unscored = [line for line in lines if "have a non-finite return" in line]
+        assert len(unscored) == sum(not np.isfinite(value) for value in evaluations)
+        if key == "reward":
+            assert unscored, evaluations  # The evaluation env sends NaN too.
         stored = [load_episode(path) for path in (logdir / "episodes").glob("*.npz")]
         # The clean episodes after a poisoned one are kept: its NaN did not
         # stay in the policy's state.
