@@ -437,8 +437,8 @@ MUTATIONS = (
     Mutation(
         "checkpoint_no_fallback",
         "dreamer_tf/run/checkpoints.py",
-        "for number in numbers:",
-        "for number in numbers[:1]:",
+        "for candidate in numbers:",
+        "for candidate in numbers[:1]:",
         RUN_TESTS,
         "a damaged newest checkpoint is not skipped for an older intact one",
     ),

@@ -88,8 +88,8 @@ def _warn_if_not_finite(returns: list[float], tag: str) -> None:
     bad = [number for number, value in enumerate(returns, 1) if not np.isfinite(value)]
     if bad:
         logger.warning(
-            "%s: %d of %d episodes have a non-finite return (episodes %s); the "
-            "environment returned NaN or infinite rewards, so the mean return "
+            "%s: %d of %d episodes have a non-finite return (episodes %s): the "
+            "environment sent a NaN or infinite value, so the mean return "
             "logged is not a score.",
             tag,
             len(bad),
