@@ -20,7 +20,8 @@ import os
 import socket
 
 _PROBE_TIMEOUT_S = 0.5
-_POLL_S = 0.5
+# Seconds between two rounds of probes while the workers meet.
+POLL_S = 0.5
 
 
 class ClusterTasks:

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from dreamer_tf.errors import RunError
-from dreamer_tf.parallel.cluster import ClusterTasks
+from dreamer_tf.parallel.cluster import POLL_S, ClusterTasks
 from dreamer_tf.parallel.options import LearnerOptions, WorkerTask, check_batch_split
 from dreamer_tf.waiting import wait_until
 
@@ -94,7 +94,7 @@ def join_cluster(options: LearnerOptions) -> tf.distribute.Strategy:
                 options.join_timeout_s,
                 "start every worker with the same TF_CONFIG (each with its own "
                 "task), or raise --learner_join_timeout.",
-                poll_s=0.5,
+                poll_s=POLL_S,
             )
     except ValueError as error:
         raise RunError(str(error)) from None
