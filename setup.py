@@ -34,10 +34,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["dreamer_tf", "dreamer_tf.*"]),
-    package_data={"dreamer_tf": ["data/*.json"]},
+    package_data={"dreamer_tf": ["data/*.json", "presets/*.flags"]},
     install_requires=INSTALL_REQUIRES,
-    # The training program (examples/dmc_train.py) as an installed command.
-    entry_points={"console_scripts": ["dreamer-tf = dreamer_tf.run.cli:launch"]},
+    # dreamer-tf train|eval|export|plot|tensorboard (dreamer_tf.commands).
+    entry_points={"console_scripts": ["dreamer-tf = dreamer_tf.commands:run"]},
     extras_require={
         "test": ["pytest>=8", "ruff>=0.5"],
         # MathJax in a package, so the built docs render equations offline.

@@ -15,7 +15,7 @@ and the processes it watched:
 Settings run one after another: on 2 cores, parallel runs only slow each
 other. The figures in BUILD_NOTES.md came from::
 
-    python benchmarks/actors.py --flagfile examples/configs/cpu.flags \\
+    python benchmarks/actors.py --preset cpu \\
         --task dmc_cartpole_balance --actors 0 1 2 --backends process ray \\
         --frames 30000 --logroot runs/actors_bench
 
@@ -39,7 +39,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SMOKE = {
-    "flagfile": "examples/configs/debug.flags",
+    "preset": "debug",
     "task": "gym_dreamer_tf.envs.toy:PointReach-v0",
     "frames": 600,
     "extra": ["--observation=proprio"],
@@ -49,7 +49,7 @@ SMOKE = {
 def parse_arguments() -> argparse.Namespace:
     """Parses the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--flagfile", default="examples/configs/cpu.flags")
+    parser.add_argument("--preset", default="cpu", help="A preset's name or path.")
     parser.add_argument("--task", default="dmc_cartpole_balance")
     parser.add_argument("--actors", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--backends", nargs="+", default=["process"])
@@ -145,7 +145,7 @@ def run_setting(arguments, actors: int, backend: str) -> dict:
     command = [
         sys.executable,
         str(ROOT / "examples" / "dmc_train.py"),
-        f"--flagfile={arguments.flagfile}",
+        f"--preset={arguments.preset}",
         f"--task={arguments.task}",
         f"--logdir={logdir}",
         f"--steps={arguments.frames}",

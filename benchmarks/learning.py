@@ -1,6 +1,6 @@
 """Trains Dreamer on tasks and seeds within a time budget; plots against the paper.
 
-Each (task, seed) run is ``examples/dmc_train.py`` with the given flagfile
+Each (task, seed) run is ``examples/dmc_train.py`` with the given preset
 in ``<logroot>/<task>/seed<seed>``; it is stopped when its wall-clock budget
 runs out (its finished episodes, metrics and last checkpoint stay; rerunning
 resumes it). Then prints the evaluation returns of every run and draws
@@ -8,9 +8,9 @@ resumes it). Then prints the evaluation returns of every run and draws
 frames). Runs one at a time: on 2 cores, parallel runs only slow each other.
 
     python benchmarks/learning.py --tasks dmc_cartpole_balance \\
-        --flagfile examples/configs/cpu.flags --minutes 60 --logroot runs/learning
+        --preset cpu --minutes 60 --logroot runs/learning
     python benchmarks/learning.py --tasks dmc_cartpole_balance --minutes 20 \\
-        --flagfile examples/configs/cpu.flags --extra=--observation=proprio
+        --preset cpu --extra=--observation=proprio
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def train_with_budget(task: str, seed: int, args, logdir: pathlib.Path) -> None:
     command = [
         sys.executable,
         str(ROOT / "examples" / "dmc_train.py"),
-        f"--flagfile={args.flagfile}",
+        f"--preset={args.preset}",
         f"--task={task}",
         f"--seed={seed}",
         f"--logdir={logdir}",
@@ -73,9 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["dmc_cartpole_balance"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument(
-        "--flagfile", default=str(ROOT / "examples" / "configs" / "cpu.flags")
-    )
+    parser.add_argument("--preset", default="cpu", help="A preset's name or path.")
     parser.add_argument("--minutes", type=float, default=60.0, help="Budget per run.")
     parser.add_argument("--logroot", default="runs/learning")
     parser.add_argument(

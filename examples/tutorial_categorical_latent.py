@@ -25,6 +25,10 @@ this module in a script and pass it to :func:`dreamer_tf.run.cli.launch`.
 
 from __future__ import annotations
 
+# dreamer_tf first: importing it hides TensorFlow's start-up log lines.
+import dreamer_tf  # noqa: F401
+
+# isort: split
 import argparse
 import tempfile
 

@@ -19,6 +19,10 @@ checks that the actor optimizer updates exactly this layer's variables::
 
 from __future__ import annotations
 
+# dreamer_tf first: importing it hides TensorFlow's start-up log lines.
+import dreamer_tf  # noqa: F401
+
+# isort: split
 import argparse
 
 import gymnasium as gym

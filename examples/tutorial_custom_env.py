@@ -97,6 +97,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=3, help="Random episodes.")
     args = parser.parse_args()
 
+    # dreamer_tf before Keras: importing it hides TensorFlow's start-up lines.
+    import dreamer_tf  # noqa: F401
+
+    # isort: split
     import keras
 
     from dreamer_tf import envs

@@ -19,6 +19,10 @@ losses. Runs in seconds on a CPU with the tiny sizes below::
 
 from __future__ import annotations
 
+# dreamer_tf first: importing it hides TensorFlow's start-up log lines.
+import dreamer_tf  # noqa: F401
+
+# isort: split
 import argparse
 
 import gymnasium as gym

@@ -32,6 +32,10 @@ import tempfile
 
 def train_and_export(directory: str) -> None:
     """Trains a tiny pixel agent one update on random data and exports it."""
+    # dreamer_tf before Keras: importing it hides TensorFlow's start-up lines.
+    import dreamer_tf  # noqa: F401
+
+    # isort: split
     import gymnasium as gym
     import keras
     import numpy as np
@@ -113,7 +117,12 @@ def main() -> None:
         # A fresh interpreter: nothing of this process (dreamer_tf, Keras
         # classes, TFP) is loaded there.
         command = [sys.executable, __file__, "--load", export_dir]
-        subprocess.run([*command, "--steps", str(args.steps)], check=True)
+        # Plain TensorFlow prints its start-up lines there: shown on failure only.
+        loaded = subprocess.run(
+            [*command, "--steps", str(args.steps)], stderr=subprocess.PIPE, text=True
+        )
+        if loaded.returncode:
+            sys.exit(f"the exported policy failed to run:\n{loaded.stderr}")
 
 
 if __name__ == "__main__":

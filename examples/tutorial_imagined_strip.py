@@ -12,7 +12,7 @@ predictions)::
 
 Without ``--logdir`` the script first trains a tiny run in a temporary
 directory, which it deletes afterwards: 200 frames of
-``dmc_cartpole_balance`` with ``examples/configs/debug.flags`` and 200
+``dmc_cartpole_balance`` with the ``debug`` preset and 200
 updates on them, about a minute on a CPU. That model draws the scene's
 layout and a blurred cart; one trained longer draws the pole too, and where
 its imagination drifts from the truth.
@@ -117,7 +117,7 @@ def train_tiny_run(logdir: str) -> None:
     command = [
         sys.executable,
         str(EXAMPLES / "dmc_train.py"),
-        "--flagfile=" + str(EXAMPLES / "configs" / "debug.flags"),
+        "--preset=debug",
         "--task=dmc_cartpole_balance",
         "--logdir=" + logdir,
         "--steps=200",

@@ -19,11 +19,13 @@ This module does not import TensorFlow, so bad options fail in a second.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import importlib.util
 import json
 import os
 import pathlib
 import socket
+import sys
 
 LEARNERS = ("default", "mirrored", "multi_worker")
 WORKERS_DIRECTORY = "workers"
@@ -218,6 +220,8 @@ def check_learner_options(
         check_batch_split(
             batch_size, options.cpu_devices, "replicas", "--learner_cpu_devices"
         )
+    if options.learner == "mirrored" and not options.cpu_devices:
+        _check_gpu_devices()
     task = worker_task(options)
     if options.learner == "multi_worker":
         if actors:
@@ -231,6 +235,24 @@ def check_learner_options(
             )
         check_batch_split(batch_size, task.count, "workers", "the number of workers")
     return task
+
+
+def _check_gpu_devices() -> None:
+    """Refuses ``mirrored`` over GPUs at once on a Linux host with no GPU device.
+
+    TensorFlow would take half a minute to find that out; its pip wheels use
+    NVIDIA GPUs only, whose device files (``/dev/nvidia0``; ``/dev/dxg`` under
+    WSL 2) exist whenever a driver is loaded. Elsewhere TensorFlow decides.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    if glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/dxg"):
+        return
+    raise ValueError(
+        "--learner=mirrored found no GPU (no /dev/nvidia* device); use "
+        "--learner=default on this machine, or --learner_cpu_devices=N to "
+        "mirror over N logical CPU devices."
+    )
 
 
 def check_batch_split(batch_size: int, parts: int, unit: str, multiple_of: str) -> None:

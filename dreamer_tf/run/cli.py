@@ -1,8 +1,9 @@
 """The training program's command line: flags, checks, then the run.
 
-``examples/dmc_train.py`` and the installed ``dreamer-tf`` command are this
-program; a script that builds its own agent passes a factory to
-:func:`launch` and gets the same flags, checks and resumption::
+``dreamer-tf train`` (and ``eval``, ``export``; see
+:mod:`dreamer_tf.commands`) and ``examples/dmc_train.py`` are this program;
+a script that builds its own agent passes a factory to :func:`launch` and
+gets the same flags, presets, checks and resumption::
 
     from dreamer_tf.agent import Dreamer
     from dreamer_tf.run import cli
@@ -16,9 +17,13 @@ program; a script that builds its own agent passes a factory to
 
 Every field of :class:`~dreamer_tf.config.DreamerConfig`, of
 :class:`~dreamer_tf.parallel.options.ActorOptions` and of
-:class:`~dreamer_tf.parallel.options.LearnerOptions` is a flag. Bad input
-exits with a one-line error before TensorFlow is imported or any worker
-started; a run that cannot go on exits with one too.
+:class:`~dreamer_tf.parallel.options.LearnerOptions` is a flag;
+``--preset=NAME`` (or a path) reads a preset first (see
+:mod:`dreamer_tf.presets`), and ``-h`` lists the flags by purpose (see
+:mod:`dreamer_tf.run.flag_help`). Bad input exits with a one-line error
+before TensorFlow is imported or any worker started; a run that cannot go on
+exits with one too. A training run starts by saying what it will do (see
+:mod:`dreamer_tf.run.narration`).
 """
 
 import functools
@@ -37,7 +42,10 @@ from dreamer_tf.parallel.options import (
     define_option_flags,
     options_from_flags,
 )
-from dreamer_tf.run.rundir import RunSpec, check_run, saved_run
+from dreamer_tf.presets import Arguments, expand_arguments
+from dreamer_tf.run.flag_help import program_help
+from dreamer_tf.run.narration import start_block
+from dreamer_tf.run.rundir import RunSpec, check_run, checkpoint_numbers, saved_run
 from dreamer_tf.waiting import abandoned
 
 FLAGS = flags.FLAGS
@@ -52,7 +60,23 @@ def define_program_flags() -> None:
         "task", "dmc_walker_walk", "dmc_<domain>_<task>, gym_<id> or atari_<game>."
     )
     flags.DEFINE_string("logdir", None, "Run directory; rerun with it to resume.")
-    flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint and exit.")
+    flags.DEFINE_bool(
+        "eval_only",
+        False,
+        "Evaluate the latest checkpoint and exit (what dreamer-tf eval does).",
+    )
+    flags.DEFINE_bool(
+        "export_only",
+        False,
+        "Export the latest checkpoint's policy to --export_dir and exit (what "
+        "dreamer-tf export does).",
+    )
+    flags.DEFINE_bool(
+        "random_data_only",
+        False,
+        "Allow --steps at or below --prefill: a run that only collects random "
+        "episodes, never trains or evaluates.",
+    )
     flags.DEFINE_bool("deterministic", False, "Enable TensorFlow op determinism.")
     flags.DEFINE_string("export_dir", None, "Export the policy as a SavedModel here.")
     define_option_flags(ActorOptions)
@@ -60,13 +84,21 @@ def define_program_flags() -> None:
     flags.mark_flag_as_required("logdir")
 
 
-def main(argv: list[str], agent_factory=None) -> None:
+def main(
+    argv: list[str],
+    agent_factory=None,
+    arguments: Arguments | None = None,
+    command: str = "dreamer-tf train",
+) -> None:
     """Runs the program on parsed flags (``app.run`` calls it).
 
     Args:
         argv: What absl left of the command line (the program's name).
         agent_factory: Makes the agent of a new run (see
             :func:`dreamer_tf.run.program.run`).
+        arguments: The command line as given, its presets expanded (for the
+            start block).
+        command: How the program was called, for the start block.
     """
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}; flags need a leading --.")
@@ -77,14 +109,32 @@ def main(argv: list[str], agent_factory=None) -> None:
             task=task,
             logdir=FLAGS.logdir,
             deterministic=FLAGS.deterministic,
-            eval_only=FLAGS.eval_only,
+            eval_only=FLAGS.eval_only or FLAGS.export_only,
+            export_only=FLAGS.export_only,
             export_dir=FLAGS.export_dir,
+            random_data_only=FLAGS.random_data_only,
             actors=options_from_flags(ActorOptions),
             learner=options_from_flags(LearnerOptions),
         )
+        resumes = _holds_run(spec.logdir)
         check_run(spec)
     except ValueError as error:
         sys.exit(f"error: {error}")
+    if not spec.eval_only:
+        arguments = arguments or Arguments([], [], [])
+        print(
+            start_block(
+                command,
+                task,
+                FLAGS["task"].present,
+                arguments.presets,
+                arguments.overrides,
+                spec.logdir,
+                resumes,
+                config,
+            ),
+            flush=True,
+        )
     logging.set_verbosity(logging.WARNING)
     # The training loop saves before it stops (dreamer_tf.run.stopping);
     # outside it there is nothing to save, and a stop is one line.
@@ -126,13 +176,24 @@ def _exit(code: int, line: str, stream) -> None:
     sys.exit(code)
 
 
+def _holds_run(logdir: str) -> bool:
+    """Whether ``logdir`` holds a run's checkpoints or episodes to resume."""
+    path = os.path.expanduser(logdir)
+    episodes = os.path.join(path, "episodes")
+    return bool(checkpoint_numbers(os.path.join(path, "checkpoints"))) or (
+        os.path.isdir(episodes) and bool(os.listdir(episodes))
+    )
+
+
 def config_and_task():
     """The flags' config and task; an evaluation takes the run's own first."""
-    saved = saved_run(FLAGS.logdir) if FLAGS.eval_only else None
+    reads_run = FLAGS.eval_only or FLAGS.export_only
+    saved = saved_run(FLAGS.logdir) if reads_run else None
     if saved is None:
         return config_from_flags(), FLAGS.task
+    what = "exporting" if FLAGS.export_only else "evaluating"
     print(
-        f"evaluating the run in {FLAGS.logdir} with its saved config "
+        f"{what} the run in {FLAGS.logdir} with its saved config "
         "(flags given here override it)",
         flush=True,
     )
@@ -140,13 +201,32 @@ def config_and_task():
     return config_from_flags(base=saved), task
 
 
-def launch(agent_factory=None) -> None:
+def launch(
+    agent_factory=None, argv: list[str] | None = None, command: str = "train"
+) -> None:
     """Parses the command line and runs the program (never returns).
 
     Args:
         agent_factory: Makes the agent of a new run, e.g. with custom layers:
             ``agent_factory(config, observation_space, action_space,
             strategy=strategy)``; the config's Dreamer if ``None``.
+        argv: The command line, the program's name first; ``sys.argv`` if
+            ``None``.
+        command: ``train``, ``eval`` or ``export`` (``-h`` shows its flags).
     """
+    argv = sys.argv if argv is None else argv
     define_program_flags()
-    app.run(functools.partial(main, agent_factory=agent_factory))
+    if any(argument in ("-h", "--help") for argument in argv[1:]):
+        sys.stdout.write(program_help(FLAGS, command))
+        sys.exit(0)
+    try:
+        arguments = expand_arguments(argv[1:])
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    run_main = functools.partial(
+        main,
+        agent_factory=agent_factory,
+        arguments=arguments,
+        command=f"dreamer-tf {command}",
+    )
+    app.run(run_main, argv=[argv[0], *arguments.flags])

@@ -25,6 +25,7 @@ from dreamer_tf.errors import RunError, RunStopped
 from dreamer_tf.parallel.strategies import ReplicaBatches, Workers
 from dreamer_tf.replay import Replay, episode_signature, find_nonfinite
 from dreamer_tf.run.calibration import value_error
+from dreamer_tf.run.narration import Ticker, format_duration
 from dreamer_tf.run.schedule import Schedule
 from dreamer_tf.run.stopping import StopRequest
 from dreamer_tf.run.summaries import encode_gif, open_loop_video
@@ -162,6 +163,11 @@ class Loop:
         self.last_save = time.monotonic()
         self.start_time = time.time()
         self.start_frames = self.frames
+        self.last_checkpoint: str | None = None
+        self.final_returns: list[float] | None = None
+        self.prefill_ticker = Ticker(
+            "prefill", self.config.prefill, "frames", start=self.frames
+        )
 
     def run(self, source: EpisodeSource, resumed: bool) -> None:
         """The run's one collection loop: until ``config.steps`` frames.
@@ -191,6 +197,8 @@ class Loop:
                 if self.stopping():
                     break
                 schedule.add_frames(source.collect(self.store, trained))
+                if schedule.prefilling:
+                    self.prefill_ticker.update(self.frames)
                 self.save_when_due()
             schedule.add_frames(source.drain(self.store))
             if self.stopping():
@@ -263,14 +271,20 @@ class Loop:
     def pretrain(self) -> None:
         """The pretraining updates (those a stop left), then a checkpoint."""
         left = self.config.pretrain - self.schedule.updates
-        if self.train(left) == left:
+        ticker = Ticker(
+            "pretraining", self.config.pretrain, "updates", self.schedule.updates
+        )
+        if self.train(left, ticker) == left:
             self.schedule.pretraining_done()
             self.save()
 
     def finish(self, extra: dict[str, float] | None = None) -> None:
-        """Ends the run: a last evaluation of the final weights, a log, a save."""
+        """Ends the run: a last evaluation of the final weights, a log, a save.
+
+        The evaluation's returns are kept in :attr:`final_returns`.
+        """
         if self.schedule.final_evaluation_due():
-            self.evaluate()
+            self.final_returns = self.evaluate()
         self.log(extra)
 
     @property
@@ -313,12 +327,16 @@ class Loop:
         self.episode_returns.append(float(episode["reward"].sum()))
         self.episode_lengths.append(len(episode["reward"]) - 1)
 
-    def train(self, updates: int) -> int:
+    def train(self, updates: int, ticker: Ticker | None = None) -> int:
         """Runs ``updates`` updates on batches sampled from the replay.
 
         Under a ``tf.distribute`` strategy this process samples its own
         replicas' shares of the global batch only, one share per replica (see
         :class:`~dreamer_tf.parallel.strategies.ReplicaBatches`).
+
+        Args:
+            updates: How many.
+            ticker: Told the schedule's update count after each update.
 
         Returns:
             The updates done: fewer when a stop cut them short.
@@ -333,6 +351,8 @@ class Loop:
             batch = self.replay.sample(size, length, self.rng)
             self._record_update(self.agent.train(self.batches(batch)))
             self.schedule.add_updates(1)
+            if ticker is not None:
+                ticker.update(self.schedule.updates)
         return updates
 
     def _record_update(self, metrics: dict) -> None:
@@ -353,8 +373,12 @@ class Loop:
                 "rerun to resume."
             )
 
-    def evaluate(self) -> None:
-        """Evaluation episodes, value calibration and an open-loop video."""
+    def evaluate(self) -> list[float]:
+        """Evaluation episodes, value calibration and an open-loop video.
+
+        Returns:
+            The return of each evaluation episode.
+        """
         returns = evaluate(
             self.agent, self.eval_env, self.config.eval_episodes, self.writer, "eval"
         )
@@ -376,6 +400,7 @@ class Loop:
             )
             video = open_loop_video(truth.numpy(), prediction.numpy(), context)
             self.writer.video("train/openloop", video, self.frames)
+        return returns
 
     def value_calibration(self) -> dict[str, float]:
         """Value bias and error on the latest training episodes.
@@ -401,8 +426,10 @@ class Loop:
             f"train/{key}": float(np.mean(values))
             for key, values in self.train_metrics.items()
         }
-        scalars["fps"] = (self.frames - last_frames) / elapsed
-        scalars["updates_per_second"] = (updates - last_updates) / elapsed
+        # Right after a start nothing has happened yet: no rates to give.
+        if self.frames > last_frames or updates > last_updates:
+            scalars["fps"] = (self.frames - last_frames) / elapsed
+            scalars["updates_per_second"] = (updates - last_updates) / elapsed
         scalars["updates"] = updates
         scalars["train/skipped_updates"] = sum(
             self.train_metrics.get("update_skipped", [])
@@ -422,19 +449,25 @@ class Loop:
 
     def _print_progress(self, scalars: dict[str, float]) -> None:
         total = self.config.steps
+        # Episodes end whole: the last one may carry the count past the total.
+        share = min(100.0, 100 * self.frames / max(total, 1))
+        parts = [f"[{self.frames}/{total} frames {share:.0f}%]"]
+        if "fps" in scalars:
+            parts.append(
+                f"{scalars['fps']:.1f} frames/s, "
+                f"{scalars['updates_per_second']:.2f} updates/s,"
+            )
+        last_return = scalars.get("train/return")
+        parts.append(
+            f"updates {int(scalars['updates'])}, train return "
+            f"{'-' if last_return is None else f'{last_return:.1f}'}"
+        )
         run_rate = (self.frames - self.start_frames) / max(
             time.time() - self.start_time, 1e-6
         )
-        eta = (total - self.frames) / run_rate if run_rate > 0 else float("inf")
-        last_return = scalars.get("train/return")
-        print(
-            f"[{self.frames}/{total} frames {100 * self.frames / max(total, 1):.0f}%] "
-            f"{scalars['fps']:.1f} frames/s, {scalars['updates_per_second']:.2f} "
-            f"updates/s, updates {int(scalars['updates'])}, "
-            f"train return {'-' if last_return is None else f'{last_return:.1f}'}, "
-            f"ETA {_format_duration(eta)}",
-            flush=True,
-        )
+        if run_rate > 0 and self.frames < total:
+            parts[-1] += f", ETA {format_duration((total - self.frames) / run_rate)}"
+        print(" ".join(parts), flush=True)
 
     def save(self) -> None:
         """Checkpoints agent, optimizers, counters and RNG state.
@@ -443,13 +476,5 @@ class Loop:
             RunError: If a weight is not finite (nothing is saved then).
         """
         self.progress.rng_state.assign(json.dumps(self.rng.bit_generator.state))
-        self.checkpoints.save()
+        self.last_checkpoint = self.checkpoints.save()
         self.last_save = time.monotonic()
-
-
-def _format_duration(seconds: float) -> str:
-    if not np.isfinite(seconds):
-        return "?"
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"

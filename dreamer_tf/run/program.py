@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import pathlib
+import time
 
 import keras
 import numpy as np
@@ -51,6 +53,7 @@ from dreamer_tf.parallel.options import worker_task
 from dreamer_tf.parallel.strategies import Workers, make_strategy
 from dreamer_tf.run.checkpoints import RunCheckpoints
 from dreamer_tf.run.loop import Loop, evaluate
+from dreamer_tf.run.narration import device_line, end_summary
 from dreamer_tf.run.rundir import RunSpec, check_run, unlock_logdir
 from dreamer_tf.run.saved_agent import AGENT_PREFIX, AgentFactory, run_agent
 from dreamer_tf.run.schedule import Progress
@@ -116,10 +119,15 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
             agent_factory,
             record=not spec.eval_only,
         )
+        if not spec.eval_only:
+            print(device_line(*_devices(agent, config)), flush=True)
         progress = Progress()
         run_variables = named_variables({AGENT_PREFIX: agent, "progress": progress})
         checkpoints = RunCheckpoints(logdir / "checkpoints", run_variables)
         restored = checkpoints.restore()
+        if spec.export_only:
+            _export_only(spec, agent, restored, eval_env)
+            return
         resumed = restored is not None
         stop = StopRequest()
         if workers is not None:
@@ -147,12 +155,44 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
                     stop,
                 )
                 _train(spec, loop, workers, resumed)
+                if task.is_chief:
+                    print(_summary(spec, loop), flush=True)
         finally:
             writer.close()
         _export(spec, agent, eval_env, task.is_chief)
     finally:
         eval_env.close()
         cleanup.close()
+
+
+def _devices(agent: Dreamer, config) -> tuple[list[str], int, int]:
+    """What the start block's device row needs: devices, precision, replicas."""
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [f"{len(gpus)} GPU" + ("s" if len(gpus) > 1 else "")] if gpus else []
+    if not gpus:
+        devices = [f"CPU ({os.cpu_count()} cores)"]
+    return devices, config.precision, agent.strategy.num_replicas_in_sync
+
+
+def _summary(spec: RunSpec, loop: Loop) -> str:
+    return end_summary(
+        loop.frames,
+        loop.schedule.updates,
+        time.time() - loop.start_time,
+        loop.final_returns,
+        loop.last_checkpoint,
+        spec.logdir,
+    )
+
+
+def _export_only(spec: RunSpec, agent: Dreamer, restored, eval_env) -> None:
+    if restored is None:
+        raise RunError(f"No checkpoint in {spec.logdir!r} restores; nothing to export.")
+    print(
+        f"exporting {pathlib.Path(restored).name} ({int(agent.frames.numpy())} frames)",
+        flush=True,
+    )
+    _export(spec, agent, eval_env, True)
 
 
 def _prepare_process(spec: RunSpec) -> None:

@@ -100,7 +100,11 @@ class RunSpec:
         logdir: The run directory.
         deterministic: Enable TensorFlow's op determinism.
         eval_only: Load the latest checkpoint and only evaluate.
+        export_only: With ``eval_only``, skip the evaluation: restore the
+            latest checkpoint and export its policy to ``export_dir``.
         export_dir: Export the policy as a SavedModel here at the end.
+        random_data_only: Allow a schedule that never trains (``steps`` at or
+            below ``prefill``): a run that only collects random episodes.
         actors: Whether and how actors collect in parallel with learning.
         learner: The learner's ``tf.distribute`` strategy.
     """
@@ -110,7 +114,9 @@ class RunSpec:
     logdir: str
     deterministic: bool = False
     eval_only: bool = False
+    export_only: bool = False
     export_dir: str | None = None
+    random_data_only: bool = False
     actors: ActorOptions = dataclasses.field(default_factory=ActorOptions)
     learner: LearnerOptions = dataclasses.field(default_factory=LearnerOptions)
 
@@ -135,7 +141,9 @@ def check_run(spec: RunSpec) -> pathlib.Path:
         ValueError: For an unknown task, a ``batch_length`` longer than any
             episode, an ``export_dir`` that is a file, an unwritable logdir, a
             logdir another process runs in, a resume with a conflicting
-            config, ``eval_only`` without a checkpoint, a damaged or
+            config, ``eval_only`` without a checkpoint (nothing is created
+            then), a schedule that never trains (unless
+            ``random_data_only``), a damaged or
             non-object ``config.json``, a run file or folder that is a link to
             nowhere or of the wrong kind (nothing is written then), bad actor
             options
@@ -145,6 +153,8 @@ def check_run(spec: RunSpec) -> pathlib.Path:
     """
     task = _check_options(spec)
     logdir = pathlib.Path(worker_logdir(spec.logdir, task)).expanduser()
+    if spec.eval_only:
+        _check_has_checkpoint(logdir, spec.export_only)
     try:
         logdir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=logdir):
@@ -157,11 +167,6 @@ def check_run(spec: RunSpec) -> pathlib.Path:
     saved = saved_run(logdir)
     if saved is not None:
         _check_same_run(logdir, saved, current, spec.eval_only)
-    if spec.eval_only and not checkpoint_numbers(logdir / "checkpoints"):
-        raise ValueError(
-            f"--eval_only needs a checkpoint in {str(logdir / 'checkpoints')!r}; "
-            "train a run there first."
-        )
     # Every check above reads only: a refused logdir is left as it was.
     lock_logdir(logdir)
     saved_path = logdir / CONFIG_FILE_NAME
@@ -172,6 +177,36 @@ def check_run(spec: RunSpec) -> pathlib.Path:
     ):
         write_atomically(saved_path, text)
     return logdir
+
+
+def _check_has_checkpoint(logdir: pathlib.Path, export_only: bool) -> None:
+    """Refuses to evaluate or export a logdir without a checkpoint (creates none)."""
+    if not checkpoint_numbers(logdir / "checkpoints"):
+        what = "export" if export_only else "evaluate"
+        where = "has no checkpoint" if logdir.is_dir() else "does not exist"
+        raise ValueError(
+            f"nothing to {what}: logdir {str(logdir)!r} {where}; train a run "
+            "there first (dreamer-tf train --logdir=...)."
+        )
+
+
+def _check_schedule(spec: RunSpec) -> None:
+    """Refuses a training schedule that can never train or evaluate."""
+    config = spec.config
+    if spec.eval_only or spec.random_data_only:
+        return
+    if config.steps <= config.prefill:
+        raise ValueError(
+            f"--steps={config.steps} is not above --prefill={config.prefill}: the "
+            "run would only collect random episodes, with no update and no "
+            "evaluation; raise --steps, lower --prefill, or pass "
+            "--random_data_only if that is what you want."
+        )
+    if not config.pretrain and not config.train_steps:
+        raise ValueError(
+            "--pretrain=0 with --train_steps=0 never updates the agent; set one "
+            "of them above 0, or pass --random_data_only to only collect."
+        )
 
 
 def _check_options(spec: RunSpec):
@@ -186,6 +221,9 @@ def _check_options(spec: RunSpec):
         spec.task, life_done=config.life_done, pixels=config.observation == "pixels"
     )
     _check_batch_length(config)
+    _check_schedule(spec)
+    if spec.export_only and not (spec.eval_only and spec.export_dir):
+        raise ValueError("exporting needs --export_dir=DIR and --logdir=RUN.")
     if spec.export_dir and pathlib.Path(spec.export_dir).expanduser().is_file():
         raise ValueError(
             f"--export_dir {spec.export_dir!r} is a file; pass a directory path."

@@ -20,7 +20,7 @@ from dreamer_tf import envs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TASK = "gym_dreamer_tf.envs.toy:PointReach-v0"
-FLAGS = f"--flagfile={ROOT / 'examples' / 'configs' / 'learning_test.flags'}"
+FLAGS = "--preset=learning_test"
 
 
 def train(logdir, *extra):

@@ -235,7 +235,7 @@ class TestOneRunPerLogdir:
             frames = [event["frames"] for event in metrics(logdir)]
             assert len(frames) == len(set(frames))  # Only the first run logged.
 
-        third = PROGRAM.run(logdir, "--steps=0")
+        third = PROGRAM.run(logdir, "--steps=0", "--random_data_only")
         assert succeeded(third), output(third)
 
 
@@ -340,7 +340,7 @@ class TestErrorsBeforeExpensiveWork:
             (["--batch_size=-3"], "batch_size must be > 0, got -3"),
             (["--batch_size=0"], "batch_size must be > 0, got 0"),
             (["--life_done"], "life_done applies to atari tasks only"),
-            (["--eval_only"], "--eval_only needs a checkpoint"),
+            (["--eval_only"], "nothing to evaluate: logdir"),
             (["--task=dmc_walker_wlk"], "Unknown task 'wlk' of DMC domain"),
             (["--horizon=-1"], "horizon must be > 0, got -1"),
             (["--lambda_=2"], "lambda_ must lie in [0, 1], got 2.0"),

@@ -18,11 +18,13 @@ LEVELS = {
     "variable_tree": 1,
     "files": 0,
     "config": 0,
+    "presets": 0,
     "seeds": 0,
     "waiting": 1,
     "distributions": 1,
     "envs": 1,
     "replay": 1,
+    "plotting": 1,
     "layers": 2,
     "learning": 3,
     "acting": 4,
@@ -30,6 +32,7 @@ LEVELS = {
     "architecture": 6,
     "parallel": 7,
     "run": 8,
+    "commands": 9,
 }
 
 

@@ -21,7 +21,7 @@ from support import REPOSITORY, TESTS
 
 ROOT = REPOSITORY
 SCRIPT = str(ROOT / "examples" / "dmc_train.py")
-DEBUG_FLAGS = f"--flagfile={ROOT / 'examples' / 'configs' / 'debug.flags'}"
+DEBUG_FLAGS = "--preset=debug"
 
 
 def environment(**variables: str) -> dict[str, str]:
