@@ -1,9 +1,9 @@
 """Sphinx configuration of the dreamer_tf documentation.
 
 Build with ``python -m sphinx -W -b html docs docs/_build/html``. Besides
-Sphinx's built-in extensions only ``sphinx-mathjax-offline`` is used, which
-copies MathJax into the build, so the pages need no network, to build or to
-read.
+Sphinx's built-in extensions and ours in ``_ext/`` only
+``sphinx-mathjax-offline`` is used, which copies MathJax into the build, so the
+pages need no network, to build or to read.
 """
 
 import inspect
@@ -29,6 +29,8 @@ extensions = [
     # MathJax 3 from a package, copied into _static: equations render offline.
     "sphinx-mathjax-offline",
     "dreamer_docs",
+    "dreamer_code_lines",
+    "dreamer_links",
 ]
 
 exclude_patterns = ["_build"]
@@ -50,14 +52,16 @@ html_theme_options = {
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True
+# Layers document the arguments of ``call`` under "Call args:", a list like
+# "Args:" (unknown to napoleon, it would be one run-on paragraph).
+napoleon_custom_sections = [("Call args", "params_style")]
 
 # Arguments of classes live in the class docstring (``__init__`` for a few).
 autoclass_content = "both"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-# Napoleon makes several field lists of one docstring (arguments, then returns
-# after "Call args:"); add types only to the documented parameters, or each
-# list would repeat them.
+# Types from the signature go only to the parameters (and the return value) a
+# docstring describes.
 autodoc_typehints_description_target = "documented_params"
 # Keras and tf.Module docstrings are not ours and not written for Sphinx: an
 # overridden ``call`` or ``build`` must not inherit them.
@@ -65,9 +69,10 @@ autodoc_inherit_docstrings = False
 autodoc_default_options = {"members": True, "show-inheritance": True}
 
 # Every cross-reference into dreamer_tf must resolve. Without intersphinx (no
-# network at build time) references to TensorFlow, Keras, NumPy, gymnasium or
-# the standard library cannot, so only those are let through, as are the
-# short names some docstrings use for attributes.
+# network at build time) references outside it resolve only where
+# _ext/dreamer_links.py knows the public page (the classes our API subclasses
+# or takes, Python's built-in types); the others are let through as plain
+# text, as are the short names some docstrings use for attributes.
 nitpicky = True
 nitpick_ignore_regex = [(r"py:.*", r"(?!dreamer_tf\.).*")]
 

@@ -3,15 +3,15 @@
 - ``.. dreamer-config-table::`` lists every field of
   :class:`dreamer_tf.config.DreamerConfig`: its flag, type, default, help text
   (``metadata['help']``) and the paper's value.
-- ``.. dreamer-flagfiles::`` lists every preset in ``examples/configs/`` with
-  its leading comment and the flags it sets.
+- ``.. dreamer-presets::`` lists every preset in ``dreamer_tf/presets/``
+  with its leading comment and the flags it sets.
 - ``.. dreamer-public-symbols::`` lists ``dreamer_tf.__all__`` with links to
   the API pages.
 - ``.. dreamer-tensorboard-tags::`` lists the TensorBoard tags of
   :mod:`dreamer_tf.run.summaries` (scalars, then videos) with the name each has
   in ``metrics.jsonl`` and its description.
 
-Nothing here is written by hand twice: adding a config field, a flagfile or a
+Nothing here is written by hand twice: adding a config field, a preset or a
 public symbol changes the pages on the next build.
 """
 
@@ -23,13 +23,16 @@ import pathlib
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
+from dreamer_tf.presets import PRESET_DIR, PRESET_SUFFIX
+
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
-FLAGFILE_DIR = REPOSITORY / "examples" / "configs"
-ATARI_FLAGFILE = FLAGFILE_DIR / "atari.flags"
+ATARI_PRESET = PRESET_DIR / f"atari{PRESET_SUFFIX}"
+# The lines of a flags file that include another file first.
+INCLUDE_FLAGS = ("preset", "flagfile")
 
 # Where the paper's text (arXiv 1912.01603v3) differs from the released code,
 # whose behaviour is the default, or gives no value. Atari differences are read
-# from atari.flags.
+# from the atari preset.
 PAPER_DIFFERENCES = {
     "train_action": "``mode`` plus exploration noise (the release: ``sample``)",
     "pretrain": "not in the text (the release: ``100``)",
@@ -55,15 +58,16 @@ def _parse_value(field: dataclasses.Field, text: str | None):
     return text
 
 
-def read_flagfile(path: pathlib.Path) -> tuple[list[str], list[str], dict]:
-    """Reads a flagfile's comment, included flagfiles and explicitly set fields.
+def read_preset(path: pathlib.Path) -> tuple[list[str], list[str], dict]:
+    """Reads a flags file's comment, included presets and explicitly set fields.
 
     Args:
-        path: A ``.flags`` file: ``#`` comments, ``--flagfile=`` includes and
-            ``--name=value`` / ``--name`` / ``--noname`` lines.
+        path: A ``.flags`` file: ``#`` comments, ``--preset=`` (or
+            ``--flagfile=``) includes and ``--name=value`` / ``--name`` /
+            ``--noname`` lines.
 
     Returns:
-        ``(comment lines, included paths as written, {flag name: value})``;
+        ``(comment lines, included presets as written, {flag name: value})``;
         values of config fields are converted to the field's type, those of
         other flags (such as ``--task``) are kept as text.
     """
@@ -77,7 +81,7 @@ def read_flagfile(path: pathlib.Path) -> tuple[list[str], list[str], dict]:
             comment.append(line.lstrip("#").strip())
             continue
         name, separator, text = line.removeprefix("--").partition("=")
-        if name == "flagfile":
+        if name in INCLUDE_FLAGS:
             includes.append(text)
             continue
         if name not in fields and name.startswith("no") and name[2:] in fields:
@@ -128,8 +132,8 @@ class ConfigTable(SphinxDirective):
         import dreamer_tf.config
 
         self.env.note_dependency(dreamer_tf.config.__file__)
-        self.env.note_dependency(str(ATARI_FLAGFILE))
-        _, _, atari_values = read_flagfile(ATARI_FLAGFILE)
+        self.env.note_dependency(str(ATARI_PRESET))
+        _, _, atari_values = read_preset(ATARI_PRESET)
         rows = []
         for field in _config_fields():
             flag = f"--{field.name}"
@@ -154,27 +158,33 @@ class ConfigTable(SphinxDirective):
         return [_table(header, rows, [25, 9, 17, 28, 21])]
 
 
-class Flagfiles(SphinxDirective):
-    """Describes each preset in examples/configs/ and the flags it sets."""
+class Presets(SphinxDirective):
+    """Describes each preset in dreamer_tf/presets/ and the flags it sets."""
 
     def run(self) -> list[nodes.Node]:
         defaults = {field.name: field.default for field in _config_fields()}
         result = []
-        for path in sorted(FLAGFILE_DIR.glob("*.flags")):
+        for path in sorted(PRESET_DIR.glob(f"*{PRESET_SUFFIX}")):
             self.env.note_dependency(str(path))
-            comment, includes, values = read_flagfile(path)
+            comment, includes, values = read_preset(path)
             relative = path.relative_to(REPOSITORY).as_posix()
-            heading = nodes.rubric("", "", nodes.literal(text=relative))
-            heading["ids"].append(nodes.make_id(f"flagfile-{path.stem}"))
+            heading = nodes.rubric(
+                "",
+                "",
+                nodes.literal(text=f"--preset={path.stem}"),
+                nodes.Text(" ("),
+                nodes.literal(text=relative),
+                nodes.Text(")"),
+            )
+            heading["ids"].append(nodes.make_id(f"preset-{path.stem}"))
             result.append(heading)
             result.append(nodes.paragraph(text=" ".join(comment)))
             if includes:
-                names = [pathlib.Path(include).name for include in includes]
                 paragraph = nodes.paragraph(text="Starts from ")
-                for index, name in enumerate(names):
+                for index, include in enumerate(includes):
                     if index:
                         paragraph += nodes.Text(", ")
-                    paragraph += nodes.literal(text=name)
+                    paragraph += nodes.literal(text=pathlib.Path(include).stem)
                 paragraph += nodes.Text(", then sets:")
                 result.append(paragraph)
             rows = [
@@ -235,7 +245,7 @@ class TensorBoardTags(SphinxDirective):
 
 def setup(app) -> dict:
     app.add_directive("dreamer-config-table", ConfigTable)
-    app.add_directive("dreamer-flagfiles", Flagfiles)
+    app.add_directive("dreamer-presets", Presets)
     app.add_directive("dreamer-public-symbols", PublicSymbols)
     app.add_directive("dreamer-tensorboard-tags", TensorBoardTags)
     return {"version": "1.0", "parallel_read_safe": True}
