@@ -1,22 +1,26 @@
-"""Logging: scalars and GIF videos for TensorBoard, and a crash-safe metrics.jsonl.
+"""Logging: TensorBoard scalars, videos and config, and a crash-safe metrics.jsonl.
 
 Every log event goes to two places. ``metrics.jsonl`` holds one JSON object per
 line, flushed and fsynced as it is written, for plotting scripts and for
 reading a run back after a crash. The TensorBoard event file holds the same
 scalars, plus videos as animated GIFs that the image dashboard plays, as in
-the Dreamer authors' code.
+the Dreamer authors' code, and the run's task and config (see
+:meth:`MetricsWriter.write_config`).
 
-TensorBoard shows scalars in sections named by the tag's first component,
-in alphabetical order. :data:`SCALAR_TAGS` therefore gives each metric a
-TensorBoard tag in one of the sections ``losses``, ``model``, ``policy``,
-``progress`` and ``returns`` (losses first), and a description that
-TensorBoard shows with the chart; ``metrics.jsonl`` keeps the metrics' own
-names (``train/model_loss``, ``eval/return``, ``fps``, ...).
+TensorBoard's Time Series dashboard groups charts in sections named by the
+tag's first component, sorts the sections alphabetically and opens only the
+first two. :data:`SCALAR_TAGS` therefore gives each metric a TensorBoard tag
+in one of the sections ``episode_returns`` (evaluation, then training),
+``losses``, ``model``, ``policy`` and ``progress``, in that order, and a
+description that TensorBoard shows with the chart; ``metrics.jsonl`` keeps
+the metrics' own names (``train/model_loss``, ``eval/return``, ``fps``, ...).
+Charts of :data:`HIDDEN_WHILE_ZERO_METRICS`, zero in a healthy run, appear
+only from their first non-zero value on.
 
-Writing needs TensorFlow only, not the ``tensorboard`` package: scalars are
-written with the core ``tf.summary.write`` and the scalar plugin's metadata
-(the same record ``tf.summary.scalar`` writes), and videos as raw
-``Summary.Image`` protos encoded in-process with Pillow.
+Scalars are written with the core ``tf.summary.write`` and the scalar
+plugin's metadata (the same record ``tf.summary.scalar`` writes), videos as
+raw ``Summary.Image`` protos encoded in-process with Pillow, and the config
+with the ``tensorboard`` package's text and HParams summary APIs.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
+from tensorboard.plugins.hparams import api as hp
+from tensorboard.plugins.text.summary_v2 import text as text_summary
 
 if TYPE_CHECKING:
     from typing import Self
@@ -47,6 +53,24 @@ class Tag(NamedTuple):
 
 # Metric name in metrics.jsonl -> its TensorBoard tag.
 SCALAR_TAGS: dict[str, Tag] = {
+    "eval/return": Tag(
+        "episode_returns/eval",
+        "Mean return of an evaluation's eval_episodes episodes, acting with "
+        "the actor's mode (plus eval_noise).",
+    ),
+    "eval_only/return": Tag(
+        "episode_returns/eval_only",
+        "Mean return of the episodes of an eval_only run of the checkpoint.",
+    ),
+    "train/return": Tag(
+        "episode_returns/train",
+        "Mean return of the training episodes (exploration noise included) "
+        "that ended since the previous log event.",
+    ),
+    "train/length": Tag(
+        "episode_returns/train_length",
+        "Mean length, in agent steps, of those training episodes.",
+    ),
     "train/model_loss": Tag(
         "losses/model",
         "The world model's loss, as minimised: the KL term (after free nats) "
@@ -152,27 +176,20 @@ SCALAR_TAGS: dict[str, Tag] = {
         "Training episodes dropped since the previous log event because they "
         "held a non-finite reward, action or observation.",
     ),
-    "train/return": Tag(
-        "returns/train",
-        "Mean return of the training episodes (exploration noise included) "
-        "that ended since the previous log event.",
-    ),
-    "train/length": Tag(
-        "returns/train_length",
-        "Mean length, in agent steps, of those training episodes.",
-    ),
-    "eval/return": Tag(
-        "returns/eval",
-        "Mean return of an evaluation's eval_episodes episodes, acting with "
-        "the actor's mode (plus eval_noise).",
-    ),
-    "eval_only/return": Tag(
-        "returns/eval_only",
-        "Mean return of the episodes of an eval_only run of the checkpoint.",
-    ),
 }
 # Logged to metrics.jsonl only: as a chart it would be a constant line.
 JSONL_ONLY_METRICS = frozenset({"eval/episodes", "eval_only/episodes"})
+# Zero in a healthy run: charted from the first non-zero value on, so that
+# TensorBoard does not show lines that are always flat at zero.
+HIDDEN_WHILE_ZERO_METRICS = frozenset(
+    {"train/update_skipped", "train/skipped_updates", "train/dropped_episodes"}
+)
+# The run's task and config, on TensorBoard's Text tab.
+CONFIG_TAG = Tag(
+    "config",
+    "The run's task and config as it started (config.json holds those of its "
+    "latest start: a resume may change fields such as steps).",
+)
 # Video name -> its TensorBoard tag, in the images dashboard.
 VIDEO_TAGS: dict[str, Tag] = {
     "train/openloop": Tag(
@@ -196,8 +213,12 @@ IMAGINED_COLOR = (230, 40, 40)
 LABEL_COLOR = (255, 255, 255)
 OPEN_LOOP_ROWS = ("truth", "model", "error")
 _BORDER = 2
-_LABEL_WIDTH = 36
-_HEADER_HEIGHT = 14
+# TensorBoard shrinks the video of six 64x64 sequences to its image cards'
+# default width (about 370 px, 0.8 of it); text of this size stays legible.
+_FONT_SIZE = 18
+_TEXT_MARGIN = 4
+_LABEL_WIDTH = 60
+_HEADER_HEIGHT = 24
 
 
 def scalar_tag(name: str) -> Tag:
@@ -371,7 +392,7 @@ def open_loop_video(
         context: How many of the first steps the model observed.
 
     Returns:
-        An RGB uint8 video ``[T, 14 + 3 * (H + 4), 36 + B * (W + 4), 3]``.
+        An RGB uint8 video ``[T, 24 + 3 * (H + 4), 60 + B * (W + 4), 3]``.
 
     Raises:
         ValueError: If the shapes differ or are not ``[B, T, H, W, 1 or 3]``.
@@ -423,12 +444,19 @@ def _framed(frames: np.ndarray, colors: np.ndarray) -> np.ndarray:
     return framed
 
 
+@functools.cache
+def _font() -> ImageFont.FreeTypeFont:
+    """Pillow's built-in scalable font (Aileron), at the videos' text size."""
+    return ImageFont.load_default(size=_FONT_SIZE)
+
+
 def _row_labels(height: int) -> np.ndarray:
     """The label column of the open-loop video: one name per row, on black."""
     column = Image.new("RGB", (_LABEL_WIDTH, 3 * height))
     draw = ImageDraw.Draw(column)
     for row, label in enumerate(OPEN_LOOP_ROWS):
-        draw.text((2, row * height + height // 2 - 5), label, fill=LABEL_COLOR)
+        position = (_TEXT_MARGIN, row * height + height // 2)
+        draw.text(position, label, fill=LABEL_COLOR, font=_font(), anchor="lm")
     return np.asarray(column)
 
 
@@ -437,7 +465,8 @@ def _header(step: int, observed: bool, width: int) -> np.ndarray:
     strip = Image.new("RGB", (width, _HEADER_HEIGHT))
     text = f"step {step}: " + ("observed" if observed else "imagined (open loop)")
     color = OBSERVED_COLOR if observed else IMAGINED_COLOR
-    ImageDraw.Draw(strip).text((2, 1), text, fill=color)
+    position = (_TEXT_MARGIN, _HEADER_HEIGHT // 2)
+    ImageDraw.Draw(strip).text(position, text, fill=color, font=_font(), anchor="lm")
     return np.asarray(strip)
 
 
@@ -450,7 +479,9 @@ class MetricsWriter:
     a truncated last line left by a crash is removed first, so the file stays
     one JSON object per line. Use as a context manager or call :meth:`close`.
     TensorBoard gets each scalar under its tag in :data:`SCALAR_TAGS`, with
-    its description, except those in :data:`JSONL_ONLY_METRICS`.
+    its description, except those in :data:`JSONL_ONLY_METRICS`, and those in
+    :data:`HIDDEN_WHILE_ZERO_METRICS` before their first non-zero value (in
+    this or an earlier start of the run, as ``metrics.jsonl`` says).
 
     Args:
         logdir: The run's directory; created if missing.
@@ -460,7 +491,9 @@ class MetricsWriter:
         self.logdir = str(logdir)
         os.makedirs(self.logdir, exist_ok=True)
         self.path = os.path.join(self.logdir, METRICS_FILENAME)
+        self._first_start = not os.path.exists(self.path)
         _drop_truncated_last_line(self.path)
+        self._charted_nonzero = _ever_nonzero(self.path, HIDDEN_WHILE_ZERO_METRICS)
         # Kept open across writes and closed by close().
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         self._writer = tf.summary.create_file_writer(self.logdir)
@@ -490,7 +523,7 @@ class MetricsWriter:
         os.fsync(self._file.fileno())
         with self._writer.as_default():
             for name, value in values.items():
-                if name in JSONL_ONLY_METRICS:
+                if not self._charted(name, value):
                     continue
                 tag = scalar_tag(name)
                 tf.summary.write(
@@ -499,6 +532,50 @@ class MetricsWriter:
                     step=int(frames),
                     metadata=_scalar_metadata(tag.description),
                 )
+        self._writer.flush()
+
+    def _charted(self, name: str, value: float) -> bool:
+        """Whether TensorBoard gets the metric ``name`` now."""
+        if name in JSONL_ONLY_METRICS:
+            return False
+        if name in HIDDEN_WHILE_ZERO_METRICS and name not in self._charted_nonzero:
+            if value == 0:
+                return False
+            self._charted_nonzero.add(name)
+        return True
+
+    def write_config(self, task: str, config: dict[str, Any]) -> None:
+        """Shows the run's task and config in TensorBoard, once per run.
+
+        Writes them at step 0 as a table on the Text tab (tag ``config``) and
+        as the run's HParams, with which the HParams tab filters and compares
+        runs by config. No experiment-wide HParams config is written (a run
+        cannot know the others' values), so TensorBoard infers each field's
+        domain from all runs, and takes every scalar as a metric, the returns
+        (``episode_returns/eval`` first) before the others.
+
+        Only a writer that created ``metrics.jsonl`` writes them: a resumed run
+        holds them already (TensorBoard would keep the first HParams and show
+        every text), and an evaluation runs in a finished run's logdir.
+
+        Args:
+            task: The run's task, e.g. ``"dmc_cartpole_balance"``.
+            config: Config field names to values, e.g. from
+                :meth:`dreamer_tf.config.DreamerConfig.to_dict`; values other
+                than bool, int, float and str are shown as JSON.
+        """
+        if not self._first_start:
+            return
+        self._first_start = False
+        values = {"task": task, **config}
+        with self._writer.as_default():
+            text_summary(
+                CONFIG_TAG.name,
+                _config_table(values),
+                step=0,
+                description=CONFIG_TAG.description,
+            )
+            hp.hparams({name: _hparam(value) for name, value in values.items()})
         self._writer.flush()
 
     def video(self, name: str, video: np.ndarray, frames: int, fps: int = 20) -> None:
@@ -565,6 +642,37 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
                 "last line may be truncated by a crash. Fix or remove that line."
             ) from error
     return records
+
+
+def _config_table(values: dict[str, Any]) -> str:
+    """A Markdown table of config fields and their values (as in config.json)."""
+    rows = [
+        f"| `{name}` | `{value if isinstance(value, str) else json.dumps(value)}` |"
+        for name, value in values.items()
+    ]
+    return "\n".join(["| Field | Value |", "| --- | --- |", *rows])
+
+
+def _hparam(value: Any) -> bool | int | float | str:
+    """``value`` as the HParams summary takes it: a scalar, or else its JSON."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value)
+
+
+def _ever_nonzero(path: str, names: frozenset[str]) -> set[str]:
+    """The metrics of ``names`` that a line of ``metrics.jsonl`` holds non-zero."""
+    found = set()
+    if not os.path.exists(path):
+        return found
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # A damaged line: MetricsWriter appends regardless.
+            found.update(name for name in names if record.get(name))
+    return found
 
 
 def _to_float(name: str, value: Any) -> float:
