@@ -139,6 +139,8 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
             _export(spec, agent, eval_env, task.is_chief)
             return
         writer = MetricsWriter(str(logdir))
+        if not spec.eval_only:
+            writer.write_config(spec.task, spec.config.to_dict())
         try:
             if spec.eval_only:
                 _evaluate_only(spec, agent, restored, logdir, eval_env, writer)
