@@ -426,8 +426,9 @@ class Loop:
             f"train/{key}": float(np.mean(values))
             for key, values in self.train_metrics.items()
         }
-        # Right after a start nothing has happened yet: no rates to give.
-        if self.frames > last_frames or updates > last_updates:
+        # Right after a start (a resumed phase may run first) no frames came
+        # yet: rates would mislead.
+        if self.frames > last_frames:
             scalars["fps"] = (self.frames - last_frames) / elapsed
             scalars["updates_per_second"] = (updates - last_updates) / elapsed
         scalars["updates"] = updates
