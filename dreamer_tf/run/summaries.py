@@ -463,7 +463,7 @@ def _row_labels(height: int) -> np.ndarray:
 def _header(step: int, observed: bool, width: int) -> np.ndarray:
     """The strip above a frame: its step, and whether it was observed or imagined."""
     strip = Image.new("RGB", (width, _HEADER_HEIGHT))
-    text = f"step {step}: " + ("observed" if observed else "imagined (open loop)")
+    text = f"step {step}: " + ("observed" if observed else "imagined")
     color = OBSERVED_COLOR if observed else IMAGINED_COLOR
     position = (_TEXT_MARGIN, _HEADER_HEIGHT // 2)
     ImageDraw.Draw(strip).text(position, text, fill=color, font=_font(), anchor="lm")
@@ -554,9 +554,10 @@ class MetricsWriter:
         domain from all runs, and takes every scalar as a metric, the returns
         (``episode_returns/eval`` first) before the others.
 
-        Only a writer that created ``metrics.jsonl`` writes them: a resumed run
-        holds them already (TensorBoard would keep the first HParams and show
-        every text), and an evaluation runs in a finished run's logdir.
+        Only a writer that created ``metrics.jsonl`` writes them, so a run has
+        them once, as it started: a resumed run's event files hold them
+        already (and TensorBoard reads HParams from a run's first record of
+        them), and an ``eval_only`` run works in a finished run's logdir.
 
         Args:
             task: The run's task, e.g. ``"dmc_cartpole_balance"``.
