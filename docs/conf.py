@@ -68,13 +68,18 @@ autodoc_typehints_description_target = "documented_params"
 autodoc_inherit_docstrings = False
 autodoc_default_options = {"members": True, "show-inheritance": True}
 
-# Every cross-reference into dreamer_tf must resolve. Without intersphinx (no
-# network at build time) references outside it resolve only where
-# _ext/dreamer_links.py knows the public page (the classes our API subclasses
-# or takes, Python's built-in types); the others are let through as plain
-# text, as are the short names some docstrings use for attributes.
+# Every cross-reference to a public part of dreamer_tf must resolve; private
+# ones (``dreamer_tf._quiet``) have no page and stay plain text. Without
+# intersphinx (no network at build time) references outside dreamer_tf
+# resolve only where _ext/dreamer_links.py knows the public page (the classes
+# our API subclasses or takes, Python's built-in types); the others are let
+# through as plain text, as are the short names some docstrings use for
+# attributes.
 nitpicky = True
-nitpick_ignore_regex = [(r"py:.*", r"(?!dreamer_tf\.).*")]
+nitpick_ignore_regex = [
+    (r"py:.*", r"(?!dreamer_tf\.).*"),
+    (r"py:.*", r"dreamer_tf\.(?:\w+\.)*_\w*"),
+]
 
 
 def _skip_foreign_members(app, what, name, obj, skip, options):

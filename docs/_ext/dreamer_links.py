@@ -36,7 +36,8 @@ def _tensorflow_url(public_name: str) -> str:
     return f"https://www.tensorflow.org/api_docs/python/{path}"
 
 
-# Public name: its page. Every class our API subclasses or takes is here.
+# Public name: its page. Every base class of our API is here, with the classes
+# its signatures name most (a Tensor, an ndarray, a Strategy).
 PUBLIC_URLS = {
     "keras.layers.Layer": f"{KERAS_URL}base_layer/",
     "keras.layers.Conv2D": f"{KERAS_URL}convolution_layers/convolution2d/",
@@ -52,7 +53,6 @@ PUBLIC_URLS = {
             "tf.Variable",
             "tf.distribute.Strategy",
             "tf.train.Checkpoint",
-            "tf.summary.SummaryWriter",
             "tfp.distributions.Distribution",
             "tfp.distributions.OneHotCategorical",
             "tfp.bijectors.Tanh",
@@ -68,7 +68,6 @@ PUBLIC_URLS = {
     ),
     "gymnasium.vector.VectorEnv": f"{GYMNASIUM_URL}vector/#gymnasium.vector.VectorEnv",
     "gymnasium.spaces.Space": f"{GYMNASIUM_URL}spaces/#gymnasium.spaces.Space",
-    "gymnasium.spaces.Box": f"{GYMNASIUM_URL}spaces/fundamental/#gymnasium.spaces.Box",
     "gymnasium.spaces.Dict": f"{GYMNASIUM_URL}spaces/composite/#gymnasium.spaces.Dict",
     "numpy.ndarray": f"{NUMPY_URL}numpy.ndarray.html",
     "numpy.dtype": f"{NUMPY_URL}numpy.dtype.html",
@@ -78,9 +77,20 @@ PUBLIC_URLS = {
 PACKAGES = {"tf": "tensorflow", "tfp": "tensorflow_probability"}
 # Modules whose page in Python's library documentation is named after them.
 PYTHON_MODULES = ("typing", "collections.abc", "pathlib", "os")
-# Built-in classes documented with the built-in functions; the others that are
-# not exceptions are on the page of built-in types.
-PYTHON_FUNCTIONS_PAGE = ("object", "int", "float", "bool")
+# Built-in classes on the page of built-in types; the other classes that are
+# not exceptions are on the page of built-in functions.
+PYTHON_TYPES_PAGE = (
+    "str",
+    "bytes",
+    "bytearray",
+    "memoryview",
+    "list",
+    "tuple",
+    "range",
+    "dict",
+    "set",
+    "frozenset",
+)
 
 
 def _resolve(public_name: str):
@@ -109,13 +119,12 @@ def _python_url(target: str) -> str | None:
     module, _, name = target.rpartition(".")
     if module in PYTHON_MODULES:
         return f"{PYTHON_URL}{module}.html#{target}"
-    if module not in ("", "builtins") or not isinstance(
-        getattr(builtins, name, None), type
-    ):
+    cls = getattr(builtins, name, None) if module in ("", "builtins") else None
+    if not isinstance(cls, type):
         return None
-    if issubclass(getattr(builtins, name), BaseException):
+    if issubclass(cls, BaseException):
         return f"{PYTHON_URL}exceptions.html#{name}"
-    page = "functions" if name in PYTHON_FUNCTIONS_PAGE else "stdtypes"
+    page = "stdtypes" if name in PYTHON_TYPES_PAGE else "functions"
     return f"{PYTHON_URL}{page}.html#{name}"
 
 
