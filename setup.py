@@ -18,7 +18,7 @@ INSTALL_REQUIRES = [
     "ale-py>=0.9",
     "absl-py>=2.0",
     "numpy>=1.26",
-    "pillow>=10",
+    "pillow>=10.1",
     # gymnasium's MuJoCo envs import imageio when they render.
     "imageio>=2.30",
     "matplotlib>=3.8",

@@ -111,7 +111,11 @@ class CategoricalRSSMCell(RSSMCell):
         """The state of the logits ``stats``, with a straight-through sample."""
         categoricals = self.distribution({"logits": stats}).distribution
         probabilities = categoricals.probs_parameter()
-        one_hot = categoricals.sample()
+        # Sampled here, not with categoricals.sample(): TFP transposes int64
+        # indices, for which oneDNN prints an error-level notice on stderr.
+        flat_logits = tf.reshape(stats, [-1, self.classes])
+        indices = tf.random.categorical(flat_logits, 1, dtype=tf.int32)[:, 0]
+        one_hot = tf.reshape(tf.one_hot(indices, self.classes), tf.shape(probabilities))
         one_hot += probabilities - tf.stop_gradient(probabilities)
         return {
             "logits": stats,

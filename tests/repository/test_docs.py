@@ -11,6 +11,7 @@ import sys
 import zlib
 
 import pytest
+from support.quiet_stderr import assert_quiet_stderr
 
 import dreamer_tf
 from dreamer_tf.config import DreamerConfig
@@ -318,8 +319,12 @@ def test_tutorials_exist_and_are_in_the_docs():
 
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda path: pathlib.Path(path).stem)
-def test_tutorial_runs_with_default_arguments(script, tmp_path):
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+def test_tutorial_runs_with_default_arguments_quietly(script, tmp_path):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("TF_CPP_MIN_LOG_LEVEL", "DREAMER_TF_VERBOSE")
+    }
     result = subprocess.run(
         [sys.executable, script],
         check=False,
@@ -334,3 +339,4 @@ def test_tutorial_runs_with_default_arguments(script, tmp_path):
         f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     )
     assert list(tmp_path.iterdir()) == [], "tutorials must leave no files behind"
+    assert_quiet_stderr(result.stderr)

@@ -25,6 +25,7 @@ LEVELS = {
     "envs": 1,
     "replay": 1,
     "plotting": 1,
+    "board": 1,
     "layers": 2,
     "learning": 3,
     "acting": 4,
