@@ -103,6 +103,7 @@ class LauncherTest(tf.test.TestCase):
         self.assertIn(f"http://localhost:{port}/{URL_SUFFIX}", stdout)
         self.assertEqual(noisy_stderr_lines(stderr), [])
         self.assertNotIn("cuInit", stderr)
+        self.assertNotIn("NOTE: Using experimental fast data loading", stderr)
 
     def wait_for_runs(self, process: subprocess.Popen, port: int) -> list[str]:
         """The runs TensorBoard lists, once it lists two."""
