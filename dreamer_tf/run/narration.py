@@ -11,7 +11,10 @@ This module does not import TensorFlow.
 
 from __future__ import annotations
 
+import pathlib
 import shlex
+import shutil
+import sys
 import time
 
 from dreamer_tf.config import DreamerConfig
@@ -89,6 +92,25 @@ def schedule_lines(config: DreamerConfig) -> list[str]:
     return [first, rhythm, f"until {config.steps} frames"]
 
 
+def command_path() -> str:
+    """How to call ``dreamer-tf`` from here: by name when it is on ``PATH``.
+
+    In a virtual environment that is not activated, the path of the one
+    installed beside this Python (relative to the working directory when
+    inside it, as ``.venv/bin/dreamer-tf``).
+    """
+    installed = pathlib.Path(sys.executable).parent / "dreamer-tf"
+    found = shutil.which("dreamer-tf")
+    if not installed.exists() or (
+        found and pathlib.Path(found).resolve() == installed.resolve()
+    ):
+        return "dreamer-tf"
+    try:
+        return str(installed.relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(installed)
+
+
 def device_line(devices: list[str], precision: int, strategy_replicas: int) -> str:
     """The start block's device row, once TensorFlow knows its devices.
 
@@ -153,6 +175,7 @@ def end_summary(
     returns: list[float] | None,
     checkpoint: str | None,
     logdir: str,
+    program: str = "dreamer-tf",
 ) -> str:
     """The lines a finished training run prints last.
 
@@ -163,6 +186,7 @@ def end_summary(
         returns: The final evaluation's episode returns, if there was one.
         checkpoint: The final checkpoint's path.
         logdir: The run directory.
+        program: How to call ``dreamer-tf`` (see :func:`command_path`).
 
     Returns:
         The summary, without a trailing newline.
@@ -180,7 +204,7 @@ def end_summary(
     if checkpoint:
         lines.append(_row("saved", checkpoint))
     quoted = shlex.quote(logdir)
-    lines.append(_row("look", f"dreamer-tf tensorboard {quoted}"))
-    lines.append(_row("", f"dreamer-tf plot {quoted} --output {quoted}/returns.png"))
-    lines.append(_row("", f"dreamer-tf eval --logdir={quoted} --eval_episodes=10"))
+    lines.append(_row("look", f"{program} tensorboard {quoted}"))
+    lines.append(_row("", f"{program} plot {quoted} --output {quoted}/returns.png"))
+    lines.append(_row("", f"{program} eval --logdir={quoted} --eval_episodes=10"))
     return "\n".join(lines)

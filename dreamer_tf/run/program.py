@@ -53,7 +53,7 @@ from dreamer_tf.parallel.options import worker_task
 from dreamer_tf.parallel.strategies import Workers, make_strategy
 from dreamer_tf.run.checkpoints import RunCheckpoints
 from dreamer_tf.run.loop import Loop, evaluate
-from dreamer_tf.run.narration import device_line, end_summary
+from dreamer_tf.run.narration import command_path, device_line, end_summary
 from dreamer_tf.run.rundir import RunSpec, check_run, unlock_logdir
 from dreamer_tf.run.saved_agent import AGENT_PREFIX, AgentFactory, run_agent
 from dreamer_tf.run.schedule import Progress
@@ -184,6 +184,7 @@ def _summary(spec: RunSpec, loop: Loop) -> str:
         loop.final_returns,
         loop.last_checkpoint,
         spec.logdir,
+        command_path(),
     )
 
 

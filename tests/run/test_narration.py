@@ -1,6 +1,7 @@
 """dreamer_tf.run.narration: the start block, progress ticks and the end summary."""
 
 import io
+import os
 from contextlib import redirect_stdout
 
 import tensorflow as tf
@@ -89,6 +90,19 @@ class EndSummaryTest(tf.test.TestCase):
         self.assertIn("runs/q/checkpoints/ckpt-7", summary)
         self.assertIn("dreamer-tf tensorboard runs/q", summary)
         self.assertIn("dreamer-tf plot runs/q --output runs/q/returns.png", summary)
+
+    def test_names_the_command_as_it_can_be_called(self):
+        summary = narration.end_summary(
+            10, 1, 1.0, None, None, "r", program=".venv/bin/dreamer-tf"
+        )
+        self.assertIn("look      .venv/bin/dreamer-tf tensorboard r", summary)
+        self.assertIn(".venv/bin/dreamer-tf eval --logdir=r", summary)
+        self.assertNotIn("final", summary)
+
+    def test_the_command_path_is_one_that_exists_or_the_name(self):
+        path = narration.command_path()
+        self.assertTrue(path == "dreamer-tf" or os.path.exists(path), path)
+        self.assertTrue(path.endswith("dreamer-tf"))
 
     def test_durations(self):
         self.assertEqual(narration.format_duration(42.4), "42s")
