@@ -45,7 +45,7 @@ from dreamer_tf.parallel.options import (
 from dreamer_tf.presets import Arguments, expand_arguments
 from dreamer_tf.run.flag_help import program_help
 from dreamer_tf.run.narration import start_block
-from dreamer_tf.run.rundir import RunSpec, check_run, checkpoint_numbers, saved_run
+from dreamer_tf.run.rundir import RunSpec, check_run, holds_run, saved_run
 from dreamer_tf.waiting import abandoned
 
 FLAGS = flags.FLAGS
@@ -116,7 +116,7 @@ def main(
             actors=options_from_flags(ActorOptions),
             learner=options_from_flags(LearnerOptions),
         )
-        resumes = _holds_run(spec.logdir)
+        resumes = holds_run(spec.logdir)
         check_run(spec)
     except ValueError as error:
         sys.exit(f"error: {error}")
@@ -174,15 +174,6 @@ def _exit(code: int, line: str, stream) -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
-
-
-def _holds_run(logdir: str) -> bool:
-    """Whether ``logdir`` holds a run's checkpoints or episodes to resume."""
-    path = os.path.expanduser(logdir)
-    episodes = os.path.join(path, "episodes")
-    return bool(checkpoint_numbers(os.path.join(path, "checkpoints"))) or (
-        os.path.isdir(episodes) and bool(os.listdir(episodes))
-    )
 
 
 def config_and_task():

@@ -11,6 +11,7 @@ This module does not import TensorFlow.
 
 from __future__ import annotations
 
+import math
 import pathlib
 import shlex
 import shutil
@@ -26,7 +27,7 @@ TICK_EVERY_S = 20.0
 
 def format_duration(seconds: float) -> str:
     """``1h02m``, ``3m05s`` or ``42s``; ``?`` when not finite."""
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if not math.isfinite(seconds):
         return "?"
     minutes, seconds = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
@@ -111,16 +112,15 @@ def command_path() -> str:
         return str(installed)
 
 
-def device_line(devices: list[str], precision: int, strategy_replicas: int) -> str:
+def device_line(where: str, precision: int, strategy_replicas: int) -> str:
     """The start block's device row, once TensorFlow knows its devices.
 
     Args:
-        devices: The device kinds the model runs on (``CPU``, ``GPU:0``).
+        where: What the model runs on (``CPU (2 cores)``, ``2 GPUs``).
         precision: The config's precision (32 or 16).
         strategy_replicas: Replicas in sync (1 without a strategy).
     """
     compute = "float32" if precision == 32 else "16-bit compute, float32 weights"
-    where = ", ".join(devices) or "CPU"
     if strategy_replicas > 1:
         where += f" ({strategy_replicas} replicas in sync)"
     return _row("device", f"{where}, {compute} (--precision={precision})")

@@ -167,13 +167,15 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
         cleanup.close()
 
 
-def _devices(agent: Dreamer, config) -> tuple[list[str], int, int]:
+def _devices(agent: Dreamer, config) -> tuple[str, int, int]:
     """What the start block's device row needs: devices, precision, replicas."""
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [f"{len(gpus)} GPU" + ("s" if len(gpus) > 1 else "")] if gpus else []
-    if not gpus:
-        devices = [f"CPU ({os.cpu_count()} cores)"]
-    return devices, config.precision, agent.strategy.num_replicas_in_sync
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    where = f"{gpus} GPU{'s' if gpus > 1 else ''}" if gpus else None
+    return (
+        where or f"CPU ({os.cpu_count()} cores)",
+        config.precision,
+        agent.strategy.num_replicas_in_sync,
+    )
 
 
 def _summary(spec: RunSpec, loop: Loop) -> str:

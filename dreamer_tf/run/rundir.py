@@ -85,6 +85,15 @@ def checkpoint_numbers(directory: str | os.PathLike) -> list[int]:
     return sorted(numbers, reverse=True)
 
 
+def holds_run(logdir: str | os.PathLike) -> bool:
+    """Whether ``logdir`` holds a run's checkpoints or episodes to resume."""
+    logdir = pathlib.Path(logdir).expanduser()
+    episodes = logdir / "episodes"
+    return bool(checkpoint_numbers(logdir / "checkpoints")) or (
+        episodes.is_dir() and any(episodes.iterdir())
+    )
+
+
 def max_episode_entries(config: DreamerConfig) -> int:
     """Most entries (steps + 1) an episode can have under the time limit."""
     return math.ceil(config.time_limit / config.action_repeat) + 1

@@ -13,6 +13,7 @@ from dreamer_tf.run.rundir import (
     ARCHITECTURE_FILE_NAME,
     RunSpec,
     check_run,
+    holds_run,
     unlock_logdir,
 )
 
@@ -107,3 +108,18 @@ class CheckRunTest(tf.test.TestCase):
         self.assertFalse(tf.io.gfile.exists(f"{logdir}/{ARCHITECTURE_FILE_NAME}"))
         with open(f"{logdir}/config.json") as file:
             self.assertEqual(file.read(), old_config)
+
+
+class HoldsRunTest(tf.test.TestCase):
+    def test_a_run_is_its_checkpoints_or_its_episodes(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "run"
+        self.assertFalse(holds_run(logdir))
+        (logdir / "episodes").mkdir(parents=True)
+        (logdir / "checkpoints").mkdir()
+        (logdir / "config.json").write_text("{}")
+        self.assertFalse(holds_run(logdir))
+        (logdir / "episodes" / "0.npz").write_bytes(b"")
+        self.assertTrue(holds_run(logdir))
+        (logdir / "episodes" / "0.npz").unlink()
+        (logdir / "checkpoints" / "ckpt-3.index").write_bytes(b"")
+        self.assertTrue(holds_run(logdir))
