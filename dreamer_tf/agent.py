@@ -82,8 +82,14 @@ class Dreamer(tf.Module):
 
     Raises:
         ValueError: If the spaces do not fit the config, a part is given
-            twice, or a part's dtype policy is not the agent's.
+            twice, a part's dtype policy is not the agent's, or
+            ``config.agent`` names another agent.
     """
+
+    #: The ``config.agent`` this class trains.
+    agent_name = "dreamer"
+    #: The behaviour learner made when no ``actor_critic`` is given.
+    actor_critic_class = ActorCritic
 
     def __init__(
         self,
@@ -104,6 +110,12 @@ class Dreamer(tf.Module):
         actor_critic: Part = None,
     ):
         super().__init__(name="dreamer")
+        if config.agent != self.agent_name:
+            raise ValueError(
+                f"{type(self).__name__} trains agent={self.agent_name!r}, the config "
+                f"says agent={config.agent!r}; build it with "
+                "dreamer_tf.architecture.agent_class(config)."
+            )
         self.config = config
         self.observation_space = observation_space
         self.action_space = action_space
@@ -159,7 +171,7 @@ class Dreamer(tf.Module):
         )
         self.actor_critic = make_part(
             actor_critic,
-            lambda: ActorCritic(
+            lambda: self.actor_critic_class(
                 config, self.action_size, self.discrete, **behavior_parts
             ),
             "actor_critic",
@@ -266,9 +278,7 @@ class Dreamer(tf.Module):
         dummy["reward"] = tf.zeros((1, 2))
         dummy["discount"] = tf.ones((1, 2))
         _, posterior, _ = self.world_model.loss(dummy)
-        features = self.world_model.rssm.features(posterior)
-        self.actor_critic.actor(features).sample()
-        self.actor_critic.value(features)
+        self.actor_critic.build_parts(self.world_model.rssm.features(posterior))
 
     def initial_state(self, batch_size: int) -> PolicyState:
         """The policy state at the start of episodes: zero latent, zero action."""
@@ -409,7 +419,7 @@ class Dreamer(tf.Module):
 
     def _train_step(self, data) -> dict[str, tf.Tensor]:
         model_losses, posterior, metrics = self._model_losses(data)
-        behavior_losses, features = self._behavior_losses(posterior, metrics)
+        behavior_losses, features = self._behavior_losses(posterior, metrics, data)
         metrics = self._update(model_losses + behavior_losses, metrics)
         return self._behavior_metrics(features, metrics)
 
@@ -420,7 +430,7 @@ class Dreamer(tf.Module):
     def _behavior_step(self, data) -> dict[str, tf.Tensor]:
         posterior, _ = self.world_model(data)
         metrics = {}
-        behavior_losses, features = self._behavior_losses(posterior, metrics)
+        behavior_losses, features = self._behavior_losses(posterior, metrics, data)
         metrics = self._update(behavior_losses, metrics)
         return self._behavior_metrics(features, metrics)
 
@@ -430,31 +440,21 @@ class Dreamer(tf.Module):
             model_loss, posterior, metrics = self.world_model.loss(data)
         return [("model", model_tape, model_loss)], posterior, metrics
 
-    def _behavior_losses(self, posterior, metrics: dict):
+    def _behavior_losses(self, posterior, metrics: dict, data):
         """The actor's and value model's ``(part, tape, loss)``, and the features.
 
-        Adds the two losses and ``imagined_return`` to ``metrics``.
+        Adds the two losses and the actor-critic's metrics to ``metrics``.
         """
-        world_model, actor_critic = self.world_model, self.actor_critic
         # The value tape records only what the value model's weights touch,
         # not the whole imagination.
         value_tape = tf.GradientTape(watch_accessed_variables=False)
         with tf.GradientTape() as actor_tape, value_tape:
             value_tape.watch([variable.value for variable in self.value_variables])
-            imagined = actor_critic.imagine(world_model, posterior)
-            features = world_model.rssm.features(imagined)
-            # One pass of the value model serves the targets (through which
-            # the actor's gradient flows) and the value loss (whose gradient
-            # is taken for the value model's weights only).
-            value = actor_critic.value(features)
-            returns, weights = actor_critic.value_targets(world_model, features, value)
-            actor_loss = actor_critic.actor_loss(returns, weights)
-            value_loss = actor_critic.value_loss(features, returns, weights, value)
-        metrics.update(
-            actor_loss=actor_loss,
-            value_loss=value_loss,
-            imagined_return=tf.reduce_mean(returns),
-        )
+            actor_loss, value_loss, behavior_metrics, features = (
+                self.actor_critic.behavior_losses(self.world_model, posterior, data)
+            )
+        metrics.update(actor_loss=actor_loss, value_loss=value_loss)
+        metrics.update(behavior_metrics)
         losses = [("actor", actor_tape, actor_loss), ("value", value_tape, value_loss)]
         return losses, features
 
@@ -534,8 +534,12 @@ class Dreamer(tf.Module):
         steps with non-finite gradients.
         """
 
+        decay = self.config.weight_decay
+
         def apply_all():
             for optimizer, gradients, variables in updates:
+                for variable in variables if decay else ():
+                    variable.assign(variable * (1.0 - decay))
                 optimizer.apply(gradients, variables)
 
         if self.strategy.num_replicas_in_sync == 1:

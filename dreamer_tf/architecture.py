@@ -15,11 +15,24 @@ import importlib
 import keras
 
 from dreamer_tf.agent import Dreamer
+from dreamer_tf.agent_v2 import DreamerV2
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.errors import first_line
 from dreamer_tf.spaces import space_from_json, space_to_json
 
 ARCHITECTURE_FORMAT = 1
+
+AGENT_CLASSES = {Dreamer.agent_name: Dreamer, DreamerV2.agent_name: DreamerV2}
+
+
+def agent_class(config: DreamerConfig) -> type[Dreamer]:
+    """The agent class that trains ``config.agent``: Dreamer or DreamerV2.
+
+    Construct it like :class:`~dreamer_tf.agent.Dreamer`::
+
+        agent = agent_class(config)(config, observation_space, action_space)
+    """
+    return AGENT_CLASSES[config.agent]
 
 
 def describe_agent(agent: Dreamer) -> dict:
@@ -61,7 +74,7 @@ def agent_from_architecture(
     def deserialize(key: str):
         return lambda: _deserialize(_unbuilt(architecture[key]), key)
 
-    return Dreamer(
+    return agent_class(config)(
         config,
         space_from_json(architecture["observation_space"]),
         space_from_json(architecture["action_space"]),

@@ -15,7 +15,9 @@ import dataclasses
 from typing import Any
 
 ACTIVATIONS = ("elu", "relu", "swish", "tanh", "leaky_relu", "gelu")
-ACTOR_DISTS = ("auto", "tanh_normal", "onehot")
+AGENTS = ("dreamer", "dreamerv2")
+ACTOR_DISTS = ("auto", "tanh_normal", "trunc_normal", "onehot")
+ACTOR_GRADS = ("auto", "dynamics", "reinforce", "both")
 REPRESENTATIONS = ("reconstruction", "contrastive", "reward")
 VALUE_ESTIMATORS = ("lambda", "nstep", "reward_sum")
 EXPLORATIONS = ("additive_gaussian", "completely_random", "epsilon_greedy", "none")
@@ -37,6 +39,12 @@ class DreamerConfig:
     ``ValueError`` that names the offending field.
     """
 
+    agent: str = _field(
+        "dreamer",
+        "Training scheme: dreamer (the paper's) or dreamerv2 (Hafner et al., 2021: "
+        "model updated before imagination, slow target critic, actor-gradient "
+        "estimators and entropy bonus, windows starting from the zero state).",
+    )
     # World model.
     cnn_depth: int = _field(32, "Channel multiplier of the conv encoder/decoder.")
     cnn_activation: str = _field("relu", "Activation of the conv layers.")
@@ -44,6 +52,12 @@ class DreamerConfig:
     deter_size: int = _field(200, "Size of the deterministic GRU state.")
     stoch_size: int = _field(30, "Size of the stochastic Gaussian state.")
     rssm_hidden: int = _field(200, "Hidden units of the RSSM's dense layers.")
+    rssm_classes: int = _field(
+        0,
+        "0: a Gaussian stochastic state of stoch_size numbers. N > 0: stoch_size "
+        "categorical variables of N classes each, straight-through samples and "
+        "DreamerV2's layer-normalised GRU.",
+    )
     rssm_min_std: float = _field(0.1, "Minimum std of prior and posterior.")
     num_units: int = _field(400, "Hidden units of the reward, value, actor MLPs.")
     reward_layers: int = _field(2, "Hidden layers of the reward head.")
@@ -59,6 +73,18 @@ class DreamerConfig:
     )
     free_nats: float = _field(3.0, "The KL term is not penalised below this.")
     kl_scale: float = _field(1.0, "Weight of the KL term.")
+    kl_balance: float = _field(
+        0.5,
+        "0.5: the paper's KL term. Otherwise DreamerV2's KL balancing: this "
+        "weight goes to the KL that trains the prior, the rest to the one that "
+        "regularises the posterior.",
+    )
+    kl_free_average: bool = _field(
+        True, "KL balancing: free nats on the mean KL (else on each element)."
+    )
+    kl_forward: bool = _field(
+        False, "KL balancing: KL(prior || posterior) instead of the reverse."
+    )
     tanh_rewards: bool = _field(False, "Squash reward targets with tanh (Atari).")
     # Behaviour.
     horizon: int = _field(15, "Imagination horizon H.")
@@ -76,9 +102,26 @@ class DreamerConfig:
     actor_init_std: float = _field(
         5.0, "Initial std of the tanh-Normal actor (the paper's code)."
     )
-    actor_min_std: float = _field(1e-4, "Minimum std of the tanh-Normal actor.")
+    actor_min_std: float = _field(
+        1e-4, "Minimum std of the tanh-Normal or truncated-normal actor."
+    )
     actor_mean_scale: float = _field(
         5.0, "Pre-tanh mean is scale*tanh(mean/scale) (the paper's code)."
+    )
+    actor_grad: str = _field(
+        "auto",
+        "dreamerv2: the actor's gradient: dynamics (backpropagation through the "
+        "model), reinforce (with the target critic as baseline), both (mixed by "
+        "actor_grad_mix), or auto (reinforce for discrete actions, else dynamics).",
+    )
+    actor_grad_mix: float = _field(
+        0.1, "dreamerv2, actor_grad=both: weight of the dynamics gradient."
+    )
+    actor_entropy: float = _field(
+        2e-3, "dreamerv2: weight of the actor's entropy bonus."
+    )
+    slow_target_every: int = _field(
+        100, "dreamerv2: value updates between copies of the critic to its target."
     )
     # Optimisation.
     model_lr: float = _field(6e-4, "Adam learning rate of the world model.")
@@ -86,6 +129,11 @@ class DreamerConfig:
     actor_lr: float = _field(8e-5, "Adam learning rate of the actor.")
     adam_epsilon: float = _field(1e-7, "Adam epsilon of all three optimizers.")
     grad_clip: float = _field(100.0, "Global-norm gradient clipping of each update.")
+    weight_decay: float = _field(
+        0.0,
+        "Each update first scales every trained weight by (1 - weight_decay) "
+        "(DreamerV2's decay, not scaled by the learning rate).",
+    )
     batch_size: int = _field(50, "Sequences per training batch.")
     batch_length: int = _field(50, "Time steps per training sequence.")
     precision: int = _field(
@@ -137,6 +185,11 @@ class DreamerConfig:
     )
     steps: int = _field(5_000_000, "Total training frames.")
     replay_capacity: int = _field(0, "Replay capacity in frames (0: unlimited).")
+    prioritize_ends: bool = _field(
+        False,
+        "Sample window starts up to an episode's end and clip them to the last "
+        "valid start, so windows that end an episode are drawn more often.",
+    )
     seed: int = _field(0, "Seed of networks, sampling, exploration and envs.")
 
     def __post_init__(self):
@@ -146,7 +199,7 @@ class DreamerConfig:
             "cnn_depth deter_size stoch_size rssm_hidden num_units horizon "
             "batch_size batch_length action_repeat time_limit image_size envs nstep "
             "model_lr value_lr actor_lr adam_epsilon grad_clip eval_episodes "
-            "actor_init_std actor_mean_scale",
+            "actor_init_std actor_mean_scale slow_target_every",
         )
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
@@ -154,18 +207,22 @@ class DreamerConfig:
                 raise ValueError(f"{field.name} must be >= 0, got {value!r}.")
         _require_choice(self, "cnn_activation", ACTIVATIONS)
         _require_choice(self, "dense_activation", ACTIVATIONS)
+        _require_choice(self, "agent", AGENTS)
         _require_choice(self, "actor_dist", ACTOR_DISTS)
+        _require_choice(self, "actor_grad", ACTOR_GRADS)
         _require_choice(self, "representation", REPRESENTATIONS)
         _require_choice(self, "value_estimator", VALUE_ESTIMATORS)
         _require_choice(self, "exploration", EXPLORATIONS)
         _require_choice(self, "train_action", TRAIN_ACTIONS)
         _require_choice(self, "observation", OBSERVATIONS)
         _require_choice(self, "precision", PRECISIONS)
-        for name in ("lambda_", "discount"):
+        for name in ("lambda_", "discount", "kl_balance", "actor_grad_mix"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
                     f"{name} must lie in [0, 1], got {getattr(self, name)}."
                 )
+        if self.weight_decay >= 1:
+            raise ValueError(f"weight_decay must be < 1, got {self.weight_decay}.")
         if self.batch_length < 2:
             raise ValueError(f"batch_length must be >= 2, got {self.batch_length}.")
         if self.observation == "proprio" and self.representation == "contrastive":

@@ -95,8 +95,10 @@ class OneHotDist(tfd.OneHotCategorical):
 
     ``sample`` returns ``one_hot + probs - stop_gradient(probs)``: one-hot in
     the forward pass, with the gradient of the probabilities in the backward
-    pass (Bengio et al., 2013), so imagined discrete actions stay
-    differentiable.
+    pass (Bengio et al., 2013), so imagined discrete actions and DreamerV2's
+    categorical latents stay differentiable. Classes are drawn with
+    ``tf.random.categorical`` as int32 (TFP's own draw transposes int64
+    indices, for which oneDNN prints an error-level notice on stderr).
 
     Constructed like :class:`tfp.distributions.OneHotCategorical` (``logits``
     or ``probs``); ``sample`` and ``mode`` return floats of the logits' dtype
@@ -110,9 +112,52 @@ class OneHotDist(tfd.OneHotCategorical):
             tf.argmax(logits, -1), tf.shape(logits)[-1], dtype=logits.dtype
         )
 
+    def _sample_n(self, n, seed=None):
+        logits = self.logits_parameter()
+        classes = tf.shape(logits)[-1]
+        flat_logits = tf.reshape(logits, [-1, classes])
+        indices = tf.random.categorical(flat_logits, n, dtype=tf.int32, seed=seed)
+        one_hot = tf.one_hot(tf.transpose(indices), classes, dtype=self.dtype)
+        return tf.reshape(one_hot, tf.concat([[n], tf.shape(logits)], 0))
+
     def sample(self, sample_shape=(), seed=None, **kwargs):
         """A one-hot sample whose gradient is that of the probabilities."""
         probs = self.probs_parameter()
         hard = tf.cast(super().sample(sample_shape, seed=seed, **kwargs), probs.dtype)
         probs = tf.broadcast_to(probs, tf.shape(hard))
         return hard + probs - tf.stop_gradient(probs)
+
+
+class ClippedTruncatedNormal(tfd.TruncatedNormal):
+    """A truncated normal whose samples keep ``clip`` away from the bounds.
+
+    DreamerV2's continuous actor. ``sample`` clips the draw to ``[low + clip,
+    high - clip]`` in the forward pass and passes the unclipped draw's
+    (reparameterised) gradient, so actions at the bounds keep finite
+    log-probabilities and the gradient is not cut by the clip.
+
+    Constructed like :class:`tfp.distributions.TruncatedNormal`.
+    """
+
+    #: Distance from the bounds that samples are clipped to.
+    clip = 1e-6
+
+    def sample(self, sample_shape=(), seed=None, **kwargs):
+        """A reparameterised draw, clipped inside the bounds straight-through."""
+        draw = super().sample(sample_shape, seed=seed, **kwargs)
+        clipped = tf.clip_by_value(draw, self.low + self.clip, self.high - self.clip)
+        return draw - tf.stop_gradient(draw) + tf.stop_gradient(clipped)
+
+
+def truncated_normal(mean: tf.Tensor, std: tf.Tensor) -> tfd.Distribution:
+    """DreamerV2's action distribution: a truncated normal on ``[-1, 1]`` per dim.
+
+    Args:
+        mean: Means before truncation, ``[..., action_dim]``.
+        std: Standard deviations before truncation, same shape.
+
+    Returns:
+        ``Independent(ClippedTruncatedNormal(mean, std, -1, 1), 1)``; its
+        mode, entropy and log-density are exact.
+    """
+    return tfd.Independent(ClippedTruncatedNormal(mean, std, -1.0, 1.0), 1)

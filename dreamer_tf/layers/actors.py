@@ -6,7 +6,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dreamer_tf.distributions import OneHotDist, SampleDist, tanh_normal
+from dreamer_tf.distributions import (
+    OneHotDist,
+    SampleDist,
+    tanh_normal,
+    truncated_normal,
+)
 from dreamer_tf.layers._mlp import apply_stack, build_stack, dense_stack
 
 
@@ -135,4 +140,74 @@ class OneHotActor(keras.layers.Layer):
             "num_layers": self.num_layers,
             "units": self.units,
             "activation": self.activation,
+        }
+
+
+@keras.saving.register_keras_serializable(package="dreamer_tf")
+class TruncatedNormalActor(keras.layers.Layer):
+    """DreamerV2's continuous policy: a truncated normal on ``[-1, 1]``.
+
+    An MLP, then two output layers on its last hidden layer: ``mean =
+    tanh(out)`` and ``std = 2 * sigmoid((raw + init_std) / 2) + min_std``
+    (so the std lies in ``(min_std, 2 + min_std)``). Mode, entropy and
+    log-density are exact (:func:`~dreamer_tf.distributions.truncated_normal`).
+
+    Args:
+        action_size: Dimensions of the action vector.
+        num_layers: Hidden layers.
+        units: Width of every hidden layer.
+        activation: Activation of the hidden layers.
+        min_std: Lower bound of the std.
+        init_std: Offset of the raw std.
+        **kwargs: Passed to :class:`keras.layers.Layer`.
+
+    Call args:
+        features: Model features ``[..., feature_dim]``.
+
+    Returns:
+        An ``Independent`` truncated normal over ``action_size`` dims.
+    """
+
+    def __init__(
+        self,
+        action_size: int,
+        num_layers: int = 4,
+        units: int = 400,
+        activation: str = "elu",
+        min_std: float = 0.1,
+        init_std: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.action_size = action_size
+        self.num_layers = num_layers
+        self.units = units
+        self.activation = activation
+        self.min_std = min_std
+        self.init_std = init_std
+        self.hidden_layers = dense_stack(units, num_layers, activation)
+        self.mean_layer = keras.layers.Dense(action_size)
+        self.std_layer = keras.layers.Dense(action_size)
+
+    def build(self, input_shape):
+        shape = build_stack(self.hidden_layers, input_shape)
+        self.mean_layer.build(shape)
+        self.std_layer.build(shape)
+
+    def call(self, features):
+        hidden = apply_stack(self.hidden_layers, features)
+        mean = tf.cast(apply_stack([self.mean_layer], hidden), tf.float32)
+        raw_std = tf.cast(apply_stack([self.std_layer], hidden), tf.float32)
+        std = 2 * tf.sigmoid((raw_std + self.init_std) / 2) + self.min_std
+        return truncated_normal(tf.tanh(mean), std)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "action_size": self.action_size,
+            "num_layers": self.num_layers,
+            "units": self.units,
+            "activation": self.activation,
+            "min_std": self.min_std,
+            "init_std": self.init_std,
         }

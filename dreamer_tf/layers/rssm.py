@@ -77,11 +77,19 @@ class RSSMCell(keras.layers.Layer):
         self.activation = activation
         self.min_std = min_std
         self.prior_input = keras.layers.Dense(hidden_size, activation)
-        self.gru = GRUCell(deter_size)
+        self.gru = self.make_recurrent_cell()
         self.prior_hidden = keras.layers.Dense(hidden_size, activation)
         self.prior_stats = keras.layers.Dense(self.stats_size)
         self.posterior_hidden = keras.layers.Dense(hidden_size, activation)
         self.posterior_stats = keras.layers.Dense(self.stats_size)
+
+    def make_recurrent_cell(self) -> keras.layers.Layer:
+        """The deterministic path's cell: Keras' GRU equations with ``deter_size``.
+
+        A subclass returns another cell called as ``cell(inputs, [state]) ->
+        (state, [state])`` and built by ``cell.build((None, hidden_size))``.
+        """
+        return GRUCell(self.deter_size)
 
     @property
     def state_shapes(self) -> dict[str, tuple[int, ...]]:

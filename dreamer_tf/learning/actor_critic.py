@@ -6,7 +6,12 @@ import keras
 import tensorflow as tf
 
 from dreamer_tf.config import DreamerConfig
-from dreamer_tf.layers import OneHotActor, TanhNormalActor, ValueHead
+from dreamer_tf.layers import (
+    OneHotActor,
+    TanhNormalActor,
+    TruncatedNormalActor,
+    ValueHead,
+)
 from dreamer_tf.learning.parts import Part, make_part, serialize_part
 from dreamer_tf.learning.returns import lambda_return, nstep_return, reward_sum_return
 from dreamer_tf.learning.world_model import WorldModel
@@ -63,11 +68,25 @@ class ActorCritic(keras.layers.Layer):
             "value",
         )
 
+    #: The continuous actor that ``actor_dist='auto'`` gives.
+    auto_continuous_actor = "tanh_normal"
+
     def _default_actor(self) -> keras.layers.Layer:
         config, act = self.config, self.config.dense_activation
         if self.discrete:
             return OneHotActor(
                 self.action_size, config.actor_layers, config.num_units, act
+            )
+        kind = config.actor_dist
+        if kind == "auto":
+            kind = self.auto_continuous_actor
+        if kind == "trunc_normal":
+            return TruncatedNormalActor(
+                self.action_size,
+                config.actor_layers,
+                config.num_units,
+                act,
+                min_std=config.actor_min_std,
             )
         return TanhNormalActor(
             self.action_size,
@@ -100,6 +119,53 @@ class ActorCritic(keras.layers.Layer):
         for name in ("actor", "value"):
             config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
+
+    def build_parts(self, features: tf.Tensor) -> None:
+        """Creates the parts' variables with one call on ``features``."""
+        self.actor(features).sample()
+        self.value(features)
+
+    def behavior_losses(
+        self, world_model: WorldModel, posterior: dict[str, tf.Tensor], data: dict
+    ) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor], tf.Tensor]:
+        """The actor's and the value model's losses, imagined from ``posterior``.
+
+        The agent calls this under its gradient tapes and takes the actor's
+        gradient of the first loss and the value model's of the second.
+
+        Args:
+            world_model: The world model (its RSSM and heads).
+            posterior: Posterior states ``[batch, time, ...]`` of ``data``.
+            data: The training batch (unused here; a subclass may read it).
+
+        Returns:
+            ``(actor_loss, value_loss, metrics, features)``: the imagined
+            features ``[horizon, batch * time, feature_dim]`` whose first step
+            the agent's ``action_entropy`` is measured on, and
+            ``metrics["imagined_return"]``.
+        """
+        del data
+        imagined = self.imagine(world_model, posterior)
+        features = world_model.rssm.features(imagined)
+        # One pass of the value model serves the targets (through which the
+        # actor's gradient flows) and the value loss (whose gradient is taken
+        # for the value model's weights only).
+        value = self.value(features)
+        returns, weights = self.value_targets(world_model, features, value)
+        actor_loss = self.actor_loss(returns, weights)
+        value_loss = self.value_loss(features, returns, weights, value)
+        return (
+            actor_loss,
+            value_loss,
+            {"imagined_return": tf.reduce_mean(returns)},
+            features,
+        )
+
+    def update_target(self, value_updates: tf.Tensor) -> None:
+        """Called after each update with the value optimizer's iterations; no-op.
+
+        A subclass with a slow target critic copies it here.
+        """
 
     def imagine(self, world_model: WorldModel, start: dict[str, tf.Tensor]):
         """Rolls the prior forward ``horizon`` steps from every start state.

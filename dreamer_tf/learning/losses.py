@@ -58,3 +58,86 @@ class FreeNatsKL:
     def from_config(cls, config: dict) -> FreeNatsKL:
         """Rebuilds the term from :meth:`get_config`."""
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="dreamer_tf")
+class KLBalance:
+    """DreamerV2's KL balancing (Hafner et al., 2021, Eq. 2 and Algorithm 2).
+
+    With ``KL_a`` the divergence whose gradient reaches only the prior
+    (``KL(sg(posterior) || prior)``) and ``KL_b`` the one that reaches only
+    the posterior (``KL(posterior || sg(prior))``), the term is ``scale *
+    (balance * f(KL_a) + (1 - balance) * f(KL_b))``, so the prior learns
+    faster than the posterior regularises. ``f`` is ``max(mean(KL),
+    free_nats)`` with ``free_average``, else ``mean(max(KL, free_nats))``.
+    With ``forward``, both divergences are ``KL(prior || posterior)`` (with
+    the same stop-gradients and weights).
+
+    At ``balance = 0.5`` the authors' code takes the free nats per element
+    whatever ``free_average`` says; here ``free_average`` always holds.
+
+    Args:
+        scale: Weight of the term (``kl_scale``).
+        balance: Share of the gradient that trains the prior.
+        free_nats: The floor.
+        free_average: Apply the floor to the mean KL, not to each element.
+        forward: Use ``KL(prior || posterior)``.
+    """
+
+    def __init__(
+        self,
+        scale: float = 1.0,
+        balance: float = 0.8,
+        free_nats: float = 0.0,
+        free_average: bool = True,
+        forward: bool = False,
+    ):
+        self.scale = scale
+        self.balance = balance
+        self.free_nats = free_nats
+        self.free_average = free_average
+        self.forward = forward
+
+    def __call__(self, rssm, posterior, prior) -> tuple[tf.Tensor, dict]:
+        """The term of a batch of state sequences.
+
+        Args:
+            rssm: The cell; :meth:`~dreamer_tf.layers.RSSMCell.distribution`
+                gives each state's distribution.
+            posterior: Posterior states ``[batch, time, ...]``.
+            prior: Prior states of the same steps.
+
+        Returns:
+            ``(loss, metrics)``; ``metrics["kl"]`` is the mean divergence
+            (posterior to prior, or prior to posterior with ``forward``).
+        """
+        stop = tf.stop_gradient
+        left, right = (prior, posterior) if self.forward else (posterior, prior)
+        left_weight = self.balance if self.forward else 1.0 - self.balance
+        dist = rssm.distribution
+        left_kl = dist(left).kl_divergence(dist(tf.nest.map_structure(stop, right)))
+        right_kl = dist(tf.nest.map_structure(stop, left)).kl_divergence(dist(right))
+        loss = left_weight * self._floored(left_kl) + (
+            1.0 - left_weight
+        ) * self._floored(right_kl)
+        return self.scale * loss, {"kl": tf.reduce_mean(left_kl)}
+
+    def _floored(self, divergence: tf.Tensor) -> tf.Tensor:
+        if self.free_average:
+            return tf.maximum(tf.reduce_mean(divergence), self.free_nats)
+        return tf.reduce_mean(tf.maximum(divergence, self.free_nats))
+
+    def get_config(self) -> dict:
+        """The constructor's arguments."""
+        return {
+            "scale": self.scale,
+            "balance": self.balance,
+            "free_nats": self.free_nats,
+            "free_average": self.free_average,
+            "forward": self.forward,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> KLBalance:
+        """Rebuilds the term from :meth:`get_config`."""
+        return cls(**config)

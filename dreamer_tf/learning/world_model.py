@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.layers import (
+    CategoricalRSSMCell,
     ContinueHead,
     ConvDecoder,
     ConvEncoder,
@@ -17,7 +18,7 @@ from dreamer_tf.layers import (
     RewardHead,
     RSSMCell,
 )
-from dreamer_tf.learning.losses import FreeNatsKL
+from dreamer_tf.learning.losses import FreeNatsKL, KLBalance
 from dreamer_tf.learning.parts import Part, make_part, serialize_part
 
 NON_OBSERVATION_KEYS = ("action", "reward", "discount")
@@ -115,7 +116,22 @@ class WorldModel(keras.layers.Layer):
             if config.representation == "contrastive"
             else None
         )
-        self.kl_loss = kl_loss or FreeNatsKL(config.kl_scale, config.free_nats)
+        self.kl_loss = kl_loss or self._default_kl_loss()
+        # DreamerV2's replay marks each window's first step as an episode
+        # start, so the filter begins there from the zero state and action.
+        self.resets_window_start = config.agent == "dreamerv2"
+
+    def _default_kl_loss(self):
+        config = self.config
+        if config.kl_balance == 0.5:
+            return FreeNatsKL(config.kl_scale, config.free_nats)
+        return KLBalance(
+            config.kl_scale,
+            config.kl_balance,
+            config.free_nats,
+            config.kl_free_average,
+            config.kl_forward,
+        )
 
     def _check_parts(self, decoder: Part, continue_head: Part) -> None:
         config = self.config
@@ -132,6 +148,14 @@ class WorldModel(keras.layers.Layer):
 
     def _default_rssm(self) -> RSSMCell:
         config = self.config
+        if config.rssm_classes:
+            return CategoricalRSSMCell(
+                config.stoch_size,
+                config.rssm_classes,
+                config.deter_size,
+                config.rssm_hidden,
+                config.dense_activation,
+            )
         return RSSMCell(
             config.stoch_size,
             config.deter_size,
@@ -229,7 +253,14 @@ class WorldModel(keras.layers.Layer):
 
     def call(self, data: dict[str, tf.Tensor]):
         """Filters a batch of sequences; returns ``(posterior, prior)``."""
-        return self.rssm.observe(self.embed(data), data["action"])
+        return self.rssm.observe(self.embed(data), self._window_actions(data))
+
+    def _window_actions(self, data: dict[str, tf.Tensor]) -> tf.Tensor:
+        """The actions that filter a training window (see ``resets_window_start``)."""
+        actions = tf.convert_to_tensor(data["action"])
+        if not self.resets_window_start:
+            return actions
+        return tf.concat([tf.zeros_like(actions[:, :1]), actions[:, 1:]], 1)
 
     def loss(
         self, data: dict[str, tf.Tensor]
@@ -246,7 +277,7 @@ class WorldModel(keras.layers.Layer):
         config = self.config
         data = _as_tensors(data)
         embed = self.embed(data)
-        posterior, prior = self.rssm.observe(embed, data["action"])
+        posterior, prior = self.rssm.observe(embed, self._window_actions(data))
         features = self.rssm.features(posterior)
         log_likelihoods = {"reward": self._reward_log_prob(features, data["reward"])}
         if self.decoder is not None:

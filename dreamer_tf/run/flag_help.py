@@ -17,6 +17,7 @@ from dreamer_tf.presets import preset_names, preset_summary
 #: The program's flags by purpose, in the order ``-h`` shows them.
 FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "Run": (
+        "agent",
         "logdir",
         "eval_only",
         "export_dir",
@@ -43,6 +44,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
         "eval_every",
         "eval_episodes",
         "replay_capacity",
+        "prioritize_ends",
     ),
     "World model": (
         "batch_size",
@@ -54,6 +56,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
         "stoch_size",
         "rssm_hidden",
         "rssm_min_std",
+        "rssm_classes",
         "num_units",
         "reward_layers",
         "pcont",
@@ -62,10 +65,14 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
         "representation",
         "free_nats",
         "kl_scale",
+        "kl_balance",
+        "kl_free_average",
+        "kl_forward",
         "tanh_rewards",
         "model_lr",
         "adam_epsilon",
         "grad_clip",
+        "weight_decay",
     ),
     "Behaviour (actor, value, exploration)": (
         "horizon",
@@ -79,6 +86,10 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
         "actor_init_std",
         "actor_min_std",
         "actor_mean_scale",
+        "actor_grad",
+        "actor_grad_mix",
+        "actor_entropy",
+        "slow_target_every",
         "actor_lr",
         "value_lr",
         "train_action",

@@ -143,6 +143,7 @@ class Loop:
             logdir / "episodes",
             self.config.replay_capacity or None,
             action_repeat=self.config.action_repeat,
+            balance_ends=self.config.prioritize_ends,
             seed=self.config.seed,
             signature=episode_signature(
                 eval_env.single_observation_space, eval_env.single_action_space

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.architecture import (
     ARCHITECTURE_FORMAT,
+    agent_class,
     agent_from_architecture,
     describe_agent,
     script_layers,
@@ -97,7 +98,7 @@ def run_agent(
             raise RunError(
                 f"Cannot rebuild the agent of {str(logdir)!r}: {first_line(error)}"
             ) from None
-    factory = agent_factory or Dreamer
+    factory = agent_factory or agent_class(config)
     try:
         agent = factory(config, observation_space, action_space, strategy=strategy)
     except ValueError as error:

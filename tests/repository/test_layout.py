@@ -30,10 +30,11 @@ LEVELS = {
     "learning": 3,
     "acting": 4,
     "agent": 5,
-    "architecture": 6,
-    "parallel": 7,
-    "run": 8,
-    "commands": 9,
+    "agent_v2": 6,
+    "architecture": 7,
+    "parallel": 8,
+    "run": 9,
+    "commands": 10,
 }
 
 
