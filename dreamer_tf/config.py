@@ -165,6 +165,9 @@ class DreamerConfig:
         "Side of the square image observations in pixels; the default encoder "
         "and decoder fit 64 only (pass your own layers for other sizes).",
     )
+    grayscale: bool = _field(
+        False, "Images of one luminance channel instead of RGB (DreamerV2 on Atari)."
+    )
     life_done: bool = _field(
         False, "Atari: a lost life ends the training episode (the paper's code)."
     )

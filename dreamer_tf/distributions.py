@@ -97,8 +97,8 @@ class OneHotDist(tfd.OneHotCategorical):
     the forward pass, with the gradient of the probabilities in the backward
     pass (Bengio et al., 2013), so imagined discrete actions and DreamerV2's
     categorical latents stay differentiable. Classes are drawn with
-    ``tf.random.categorical`` as int32 (TFP's own draw transposes int64
-    indices, for which oneDNN prints an error-level notice on stderr).
+    ``tf.random.categorical`` (TFP's own draw transposes integer indices,
+    for which oneDNN prints an error-level notice on stderr).
 
     Constructed like :class:`tfp.distributions.OneHotCategorical` (``logits``
     or ``probs``); ``sample`` and ``mode`` return floats of the logits' dtype
@@ -117,7 +117,10 @@ class OneHotDist(tfd.OneHotCategorical):
         classes = tf.shape(logits)[-1]
         flat_logits = tf.reshape(logits, [-1, classes])
         indices = tf.random.categorical(flat_logits, n, dtype=tf.int32, seed=seed)
-        one_hot = tf.one_hot(tf.transpose(indices), classes, dtype=self.dtype)
+        # Transposed as floats: oneDNN logs an error-level notice for integers.
+        one_hot = tf.transpose(
+            tf.one_hot(indices, classes, dtype=self.dtype), [1, 0, 2]
+        )
         return tf.reshape(one_hot, tf.concat([[n], tf.shape(logits)], 0))
 
     def sample(self, sample_shape=(), seed=None, **kwargs):

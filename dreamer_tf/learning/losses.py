@@ -109,7 +109,8 @@ class KLBalance:
 
         Returns:
             ``(loss, metrics)``; ``metrics["kl"]`` is the mean divergence
-            (posterior to prior, or prior to posterior with ``forward``).
+            (posterior to prior, or prior to posterior with ``forward``) and
+            ``metrics["kl_loss"]`` the term itself.
         """
         stop = tf.stop_gradient
         left, right = (prior, posterior) if self.forward else (posterior, prior)
@@ -120,7 +121,8 @@ class KLBalance:
         loss = left_weight * self._floored(left_kl) + (
             1.0 - left_weight
         ) * self._floored(right_kl)
-        return self.scale * loss, {"kl": tf.reduce_mean(left_kl)}
+        loss = self.scale * loss
+        return loss, {"kl": tf.reduce_mean(left_kl), "kl_loss": loss}
 
     def _floored(self, divergence: tf.Tensor) -> tf.Tensor:
         if self.free_average:

@@ -32,6 +32,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
         "time_limit",
         "image_size",
         "life_done",
+        "grayscale",
         "envs",
         "seed",
     ),

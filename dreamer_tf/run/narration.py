@@ -81,16 +81,21 @@ def schedule_lines(config: DreamerConfig) -> list[str]:
     """The schedule in words: what comes first, then the rhythm, then the end."""
     first = f"{config.prefill} frames of random actions"
     if config.pretrain:
-        first += f", then {config.pretrain} pretraining updates"
+        first += f", then {_count(config.pretrain, 'pretraining update')}"
     if config.steps <= config.prefill:
         return [first + f"; {config.steps} frames in all, no training"]
     rhythm = (
-        f"then {config.train_steps} updates of {config.batch_size}x"
+        f"then {_count(config.train_steps, 'update')} of {config.batch_size}x"
         f"{config.batch_length} every {config.train_every} frames, "
-        f"evaluation ({config.eval_episodes} episode"
-        f"{'s' if config.eval_episodes != 1 else ''}) every {config.eval_every}"
+        f"evaluation ({_count(config.eval_episodes, 'episode')}) every "
+        f"{config.eval_every}"
     )
     return [first, rhythm, f"until {config.steps} frames"]
+
+
+def _count(number: int, noun: str) -> str:
+    """``"1 update"``, ``"5 updates"``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def command_path() -> str:

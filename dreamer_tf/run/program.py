@@ -302,6 +302,7 @@ def _env_options(config) -> dict:
         "time_limit": config.time_limit,
         "image_size": (config.image_size, config.image_size),
         "pixels": config.observation == "pixels",
+        "grayscale": config.grayscale,
     }
 
 

@@ -227,7 +227,10 @@ def _check_options(spec: RunSpec):
     )
     envs.validate_task(spec.task)
     check_make_env_arguments(
-        spec.task, life_done=config.life_done, pixels=config.observation == "pixels"
+        spec.task,
+        life_done=config.life_done,
+        pixels=config.observation == "pixels",
+        grayscale=config.grayscale,
     )
     _check_batch_length(config)
     _check_schedule(spec)

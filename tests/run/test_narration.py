@@ -42,6 +42,13 @@ class StartBlockTest(tf.test.TestCase):
         self.assertIn("then 5 updates of 8x32 every 500 frames", block)
         self.assertIn("until 3000 frames", block)
 
+    def test_counts_of_one_are_singular(self):
+        config = quick_config().replace(train_steps=1, pretrain=1, train_every=10)
+        block = self.block(config=config)
+        self.assertIn("then 1 pretraining update\n", block)
+        self.assertIn("then 1 update of 8x32 every 10 frames", block)
+        self.assertIn("evaluation (1 episode)", block)
+
     def test_a_default_task_and_a_resume_are_said(self):
         block = self.block(task="dmc_walker_walk", task_given=False, resumes=True)
         self.assertIn("dmc_walker_walk (the default: --task was not given)", block)
