@@ -118,10 +118,11 @@ class OneHotDist(tfd.OneHotCategorical):
         flat_logits = tf.reshape(logits, [-1, classes])
         indices = tf.random.categorical(flat_logits, n, dtype=tf.int32, seed=seed)
         # Transposed as floats: oneDNN logs an error-level notice for integers.
-        one_hot = tf.transpose(
-            tf.one_hot(indices, classes, dtype=self.dtype), [1, 0, 2]
+        one_hot = tf.one_hot(indices, classes, dtype=logits.dtype)
+        one_hot = tf.reshape(
+            tf.transpose(one_hot, [1, 0, 2]), tf.concat([[n], tf.shape(logits)], 0)
         )
-        return tf.reshape(one_hot, tf.concat([[n], tf.shape(logits)], 0))
+        return tf.cast(one_hot, self.dtype)
 
     def sample(self, sample_shape=(), seed=None, **kwargs):
         """A one-hot sample whose gradient is that of the probabilities."""

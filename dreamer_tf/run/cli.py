@@ -126,7 +126,7 @@ def main(
             start_block(
                 command,
                 task,
-                FLAGS["task"].present,
+                FLAGS["task"].present or resumes,
                 arguments.presets,
                 arguments.overrides,
                 spec.logdir,
@@ -177,17 +177,21 @@ def _exit(code: int, line: str, stream) -> None:
 
 
 def config_and_task():
-    """The flags' config and task; an evaluation takes the run's own first."""
-    reads_run = FLAGS.eval_only or FLAGS.export_only
-    saved = saved_run(FLAGS.logdir) if reads_run else None
+    """The flags' config and task, over the run's own when the logdir holds one.
+
+    So ``dreamer-tf train --logdir=RUN`` resumes a run without its flags
+    repeated; a flag given that the run cannot change is refused later.
+    """
+    saved = saved_run(FLAGS.logdir) if FLAGS.logdir else None
     if saved is None:
         return config_from_flags(), FLAGS.task
-    what = "exporting" if FLAGS.export_only else "evaluating"
-    print(
-        f"{what} the run in {FLAGS.logdir} with its saved config "
-        "(flags given here override it)",
-        flush=True,
-    )
+    if FLAGS.eval_only or FLAGS.export_only:
+        what = "exporting" if FLAGS.export_only else "evaluating"
+        print(
+            f"{what} the run in {FLAGS.logdir} with its saved config "
+            "(flags given here override it)",
+            flush=True,
+        )
     task = FLAGS.task if FLAGS["task"].present else saved["task"]
     return config_from_flags(base=saved), task
 

@@ -63,10 +63,11 @@ def start_block(
     """
     given = [flag for flag in overrides if not flag.startswith(("--task", "--logdir"))]
     lines = [f"{command}: {task}" + ("" if task_given else _DEFAULT_TASK)]
-    lines.append(_row("presets", ", ".join(presets) or "none (the paper's defaults)"))
+    unset = "the run's saved config" if resumes else "the paper's defaults"
+    lines.append(_row("presets", ", ".join(presets) or f"none ({unset})"))
     if given:
         lines.append(_row("flags", " ".join(shlex.quote(flag) for flag in given)))
-    state = "resumes the run there" if resumes else "a new run"
+    state = "resumes the run there, with its saved config" if resumes else "a new run"
     lines.append(_row("logdir", f"{logdir} ({state})"))
     schedule = schedule_lines(config)
     lines.append(_row("schedule", schedule[0]))

@@ -111,13 +111,19 @@ SCALAR_TAGS: dict[str, Tag] = {
         "Mean KL divergence from posterior to prior, before the free-nats "
         "clip: below free_nats it gets no gradient.",
     ),
+    "train/kl_loss": Tag(
+        "losses/kl",
+        "The KL term as it enters the model loss: KL balancing's mix of its two "
+        "sides after free nats, times kl_scale (kl_balance other than 0.5).",
+    ),
     "train/prior_entropy": Tag(
         "model/prior_entropy",
-        "Mean entropy of the prior Gaussian over the stochastic state.",
+        "Mean entropy of the prior over the stochastic state (Gaussian, or "
+        "categorical with rssm_classes).",
     ),
     "train/posterior_entropy": Tag(
         "model/posterior_entropy",
-        "Mean entropy of the posterior Gaussian over the stochastic state.",
+        "Mean entropy of the posterior over the stochastic state.",
     ),
     "train/model_grad_norm": Tag(
         "model/grad_norm",
@@ -132,6 +138,20 @@ SCALAR_TAGS: dict[str, Tag] = {
         "policy/action_entropy",
         "Entropy of the actor at the first imagined states (a sample estimate "
         "for the tanh-Gaussian; it can be negative).",
+    ),
+    "train/actor_entropy": Tag(
+        "policy/actor_entropy",
+        "DreamerV2: mean entropy of the actor at the imagined states it learns "
+        "from, before the update (actor_entropy weighs its bonus).",
+    ),
+    "train/critic": Tag(
+        "policy/critic",
+        "DreamerV2: mean value the critic predicts at the imagined states.",
+    ),
+    "train/critic_slow": Tag(
+        "policy/critic_slow",
+        "DreamerV2: mean value of the slow target critic at the imagined "
+        "states; the lambda-returns and the REINFORCE baseline use it.",
     ),
     "train/actor_grad_norm": Tag(
         "policy/actor_grad_norm",

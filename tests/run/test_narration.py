@@ -52,8 +52,10 @@ class StartBlockTest(tf.test.TestCase):
     def test_a_default_task_and_a_resume_are_said(self):
         block = self.block(task="dmc_walker_walk", task_given=False, resumes=True)
         self.assertIn("dmc_walker_walk (the default: --task was not given)", block)
-        self.assertIn("(resumes the run there)", block)
-        self.assertIn("presets   none", self.block(presets=[]))
+        self.assertIn("(resumes the run there, with its saved config)", block)
+        self.assertIn("presets   none (the paper's defaults)", self.block(presets=[]))
+        resumed = self.block(presets=[], resumes=True)
+        self.assertIn("presets   none (the run's saved config)", resumed)
 
 
 class TickerTest(tf.test.TestCase):

@@ -11,7 +11,7 @@ from PIL import Image, ImageSequence
 from support.tiny import pixel_spaces, random_batch, tiny_config
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from dreamer_tf.agent import Dreamer
+from dreamer_tf.architecture import agent_class
 from dreamer_tf.config import DreamerConfig
 from dreamer_tf.run.summaries import (
     CONFIG_TAG,
@@ -309,10 +309,15 @@ class TensorBoardTagsTest(tf.test.TestCase):
         self.assertEqual(returns[2], SCALAR_TAGS["train/return"].name)
 
     def test_every_metric_of_an_update_has_a_tensorboard_tag(self):
-        for changes in ({"pcont": True}, {"representation": "contrastive"}):
+        dreamerv2 = {"agent": "dreamerv2", "rssm_classes": 4, "kl_balance": 0.8}
+        for changes in (
+            {"pcont": True},
+            {"representation": "contrastive"},
+            {**dreamerv2, "pcont": True},
+        ):
             with self.subTest(**changes):
                 config = tiny_config(**changes)
-                agent = Dreamer(config, *pixel_spaces())
+                agent = agent_class(config)(config, *pixel_spaces())
                 names = [f"train/{key}" for key in agent.train(random_batch(config))]
                 self.assertEqual(
                     [name for name in names if name not in SCALAR_TAGS], []
