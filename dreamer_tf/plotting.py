@@ -1,4 +1,4 @@
-"""Plots the eval return of dreamer_tf runs, one curve per config, against the paper's.
+"""Plots the eval return of dreamer_tf runs, one curve per config, against the papers'.
 
 Each run is a logdir of the training program: its evaluations are the lines
 of ``metrics.jsonl`` with ``eval/return``, those of ``--eval_only`` runs of
@@ -13,13 +13,18 @@ values of these fields (``batch_size=16, train_steps=10``) unless
 ``--label LABEL=RUN`` names the curve of RUN's config. A run without
 ``config.json`` is a curve of its own, named after its directory.
 
-The figure also shows each curve's eval-only results as markers; the Dreamer
-paper's curve for the same task (mean and min-max band over its 5 seeds,
-evaluated at 5k frames and then every 100k), with a marker at each
-evaluation; and the final scores of the paper's baselines (D4PG, A3C, PlaNet,
-SLAC) as horizontal lines. The paper's data ship in ``dreamer_tf/data``. The
-x axis spans the runs' frames and the paper's first evaluation, so a short run
-is shown next to it; ``--paper_range`` spans the paper's 5M frames too::
+The figure also shows each curve's eval-only results as markers; the paper
+curves of the runs' agents for the same task (mean and min-max band over their
+5 seeds, a marker at each of their points): the Dreamer paper's if a run is
+the paper's Dreamer (``agent`` ``dreamer``, or no ``config.json``), evaluated
+at 5k frames and then every 100k; the DreamerV2 paper's (the authors'
+``scores/dmc-vision-dreamerv2.json``) if a run is DreamerV2 (``agent``
+``dreamerv2``), each point the mean return of a 30k-frame bin ending there;
+and the final scores of the Dreamer paper's baselines (D4PG, A3C, PlaNet,
+SLAC) as horizontal lines. The papers' data ship in ``dreamer_tf/data``. The
+x axis spans the runs' frames and the papers' first points, so a short run is
+shown next to them; ``--paper_range`` spans the papers' frames too (Dreamer:
+5M, DreamerV2: 2M)::
 
     dreamer-tf plot runs/walker/seed0 runs/walker/seed1 --output walker.png
     dreamer-tf plot runs/small/seed* runs/large/seed* \\
@@ -65,7 +70,7 @@ BOOKKEEPING_FIELDS = frozenset(
         "eval_episodes",
     }
 )
-# Ours; the paper's curve is orange and the baselines' lines take the next.
+# Ours; the papers' curves are orange and teal, the baselines' lines the next.
 RUN_COLORS = ("tab:blue", "tab:pink", "tab:olive", "tab:cyan", "black", "gold")
 BASELINE_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray")
 BASELINE_LABELS = {
@@ -78,6 +83,31 @@ BASELINE_LABELS = {
 X_MARGIN = 0.03
 
 Curve = tuple[np.ndarray, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Paper:
+    """A paper whose curves the runs of one agent are compared with.
+
+    Attributes:
+        name: Its name in the legend, before "paper".
+        agent: The ``agent`` of runs compared with it, and the ``method`` of
+            its records in ``data``.
+        data: Its file in ``dreamer_tf/data``: records of ``task``,
+            ``method``, ``seed``, ``xs`` (environment frames) and ``ys``.
+        color: Its curve's colour.
+    """
+
+    name: str
+    agent: str
+    data: str
+    color: str
+
+
+DREAMER_PAPER = Paper("Dreamer", "dreamer", "paper_scores.json", "tab:orange")
+DREAMERV2_PAPER = Paper("DreamerV2", "dreamerv2", "dreamerv2_paper_scores.json", "teal")
+#: The papers, in the order their curves are drawn.
+PAPERS = (DREAMER_PAPER, DREAMERV2_PAPER)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,20 +147,21 @@ class Group:
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """Runs grouped by config, and the paper's curves they are compared with.
+    """Runs grouped by config, and the papers' curves they are compared with.
 
     Attributes:
-        task: The task of the paper's curves and baselines.
+        task: The task of the papers' curves and baselines.
         groups: One per config, in the order of their first run.
         differing_fields: The config fields in which the groups differ.
-        paper: The paper's Dreamer curves of ``task``, one per seed; empty if
-            the paper has none.
+        papers: The papers of the runs' agents (see :func:`run_papers`), in
+            the order of :data:`PAPERS`, and their curves of ``task``, one per
+            seed; empty if the paper has none.
     """
 
     task: str
     groups: list[Group]
     differing_fields: list[str]
-    paper: list[Curve]
+    papers: dict[Paper, list[Curve]]
 
 
 def read_data(name: str):
@@ -388,7 +419,8 @@ def compare(
     task = comparison_task(runs, task)
     grouped = group_by_config(runs)
     groups = label_groups(grouped, parse_labels(labels, runs))
-    return Comparison(task, groups, differing_fields(grouped), paper_curves(task))
+    papers = {paper: paper_curves(task, paper) for paper in run_papers(runs)}
+    return Comparison(task, groups, differing_fields(grouped), papers)
 
 
 def config_warning(comparison: Comparison) -> str | None:
@@ -432,12 +464,25 @@ def aggregate(curves: Sequence[Curve]) -> tuple[np.ndarray, ...]:
     return grid, np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
 
 
-def paper_curves(task: str) -> list[Curve]:
-    """The Dreamer paper's eval curves of ``task``, one per seed."""
+def run_agent(run: Run) -> str:
+    """The run's ``agent``; a run without ``config.json`` is taken for Dreamer."""
+    if run.config is None:
+        return DREAMER_PAPER.agent
+    return run.config.get("agent", DREAMER_PAPER.agent)
+
+
+def run_papers(runs: Sequence[Run]) -> list[Paper]:
+    """The papers of the runs' agents, in the order of :data:`PAPERS`."""
+    agents = {run_agent(run) for run in runs}
+    return [paper for paper in PAPERS if paper.agent in agents]
+
+
+def paper_curves(task: str, paper: Paper = DREAMER_PAPER) -> list[Curve]:
+    """A paper's eval curves of ``task``, one per seed (the Dreamer paper's)."""
     return [
         (np.asarray(record["xs"], np.float64), np.asarray(record["ys"], np.float64))
-        for record in read_data("paper_scores.json")
-        if record["task"] == task and record["method"] == "dreamer"
+        for record in read_data(paper.data)
+        if record["task"] == task and record["method"] == paper.agent
     ]
 
 
@@ -451,11 +496,11 @@ def clip_curve(curve: Curve, right: float) -> Curve:
 
 
 def x_range(comparison: Comparison, paper_range: bool) -> tuple[float, float]:
-    """The frames shown: the runs', and the paper's first or all, with margins.
+    """The frames shown: the runs', and the papers' first or all, with margins.
 
     Args:
-        comparison: The runs and the paper's curves.
-        paper_range: Span all of the paper's frames, not just its first.
+        comparison: The runs and the papers' curves.
+        paper_range: Span all of the papers' frames, not just their first.
 
     Returns:
         ``(left, right)``.
@@ -466,7 +511,11 @@ def x_range(comparison: Comparison, paper_range: bool) -> tuple[float, float]:
         for key in (EVAL_KEY, EVAL_ONLY_KEY)
         for xs, _ in group.curves(key)
     ]
-    frames += [xs if paper_range else xs[:1] for xs, _ in comparison.paper]
+    frames += [
+        xs if paper_range else xs[:1]
+        for curves in comparison.papers.values()
+        for xs, _ in curves
+    ]
     low, high = min(map(np.min, frames)), max(map(np.max, frames))
     margin = X_MARGIN * (high - low) or 1.0
     return low - margin, high + margin
@@ -510,12 +559,12 @@ def draw_group(axes: Axes, group: Group, color: str) -> None:
         axes.plot(xs, ys, "D", color=color, label=label, zorder=3)
 
 
-def draw_paper(axes: Axes, paper: Sequence[Curve], right: float) -> None:
-    """Draws the paper's curves up to ``right``, marking its evaluations."""
-    clipped = [clip_curve(curve, right) for curve in paper]
-    label = f"Dreamer paper ({len(paper)} seeds, mean and min-max)"
-    evaluated = np.concatenate([xs for xs, _ in paper])
-    draw_band(axes, clipped, "tab:orange", label, evaluated, marker="o", markersize=4)
+def draw_paper(axes: Axes, paper: Paper, curves: Sequence[Curve], right: float) -> None:
+    """Draws a paper's curves up to ``right``, marking its points."""
+    clipped = [clip_curve(curve, right) for curve in curves]
+    label = f"{paper.name} paper ({len(curves)} seeds, mean and min-max)"
+    evaluated = np.concatenate([xs for xs, _ in curves])
+    draw_band(axes, clipped, paper.color, label, evaluated, marker="o", markersize=4)
 
 
 def draw_baselines(axes: Axes, task: str) -> None:
@@ -538,13 +587,12 @@ def draw_baselines(axes: Axes, task: str) -> None:
 
 
 def make_figure(comparison: Comparison, paper_range: bool = False) -> Figure:
-    """Draws one curve per config, the paper's curve and the baselines.
+    """Draws one curve per config, the papers' curves and the baselines.
 
     Args:
         comparison: What :func:`compare` returns.
-        paper_range: Span the x axis over all of the paper's frames; by
-            default it spans the runs' frames and the paper's first
-            evaluation.
+        paper_range: Span the x axis over all of the papers' frames; by
+            default it spans the runs' frames and the papers' first points.
 
     Returns:
         The figure; each line's label names what it shows.
@@ -554,8 +602,9 @@ def make_figure(comparison: Comparison, paper_range: bool = False) -> Figure:
     for group, color in zip(comparison.groups, itertools.cycle(RUN_COLORS)):
         draw_group(axes, group, color)
     left, right = x_range(comparison, paper_range)
-    if comparison.paper:
-        draw_paper(axes, comparison.paper, right)
+    for paper, curves in comparison.papers.items():
+        if curves:
+            draw_paper(axes, paper, curves, right)
     draw_baselines(axes, comparison.task)
     axes.set_xlim(left, right)
     axes.set_title(comparison.task)
@@ -607,14 +656,14 @@ def plot(
     labels: Sequence[str] = (),
     paper_range: bool = False,
 ) -> None:
-    """Plots runs against the paper to an image file, warning on stderr.
+    """Plots runs against the papers to an image file, warning on stderr.
 
     Args:
         run_dirs: Logdirs of runs of one task: seeds of one or more configs.
         output: The image file; its suffix picks the format (PNG without one).
         task: The task to compare with (see :func:`compare`).
         labels: ``LABEL=RUN`` strings (see :func:`compare`).
-        paper_range: Span the x axis over all of the paper's frames.
+        paper_range: Span the x axis over all of the papers' frames.
 
     Raises:
         ValueError: For bad input (see :func:`compare`) or an output that
@@ -626,11 +675,13 @@ def plot(
     warning = config_warning(comparison)
     if warning:
         print(warning, file=sys.stderr)
-    if not comparison.paper:
-        print(
-            f"warning: no paper data for task {comparison.task!r}; plotting ours only.",
-            file=sys.stderr,
-        )
+    for paper, curves in comparison.papers.items():
+        if not curves:
+            print(
+                f"warning: no {paper.name} paper data for task {comparison.task!r}; "
+                "plotting without its curve.",
+                file=sys.stderr,
+            )
     figure = make_figure(comparison, paper_range)
     figure.savefig(path, dpi=120, format=path.suffix.lstrip(".").lower() or "png")
 
@@ -664,13 +715,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--task",
         default=None,
-        help="Task whose paper curve to compare with, e.g. dmc_walker_walk. "
+        help="Task whose paper curves to compare with, e.g. dmc_walker_walk. "
         "Default: the 'task' of the runs' config.json.",
     )
     parser.add_argument(
         "--paper_range",
         action="store_true",
-        help="Span the x axis over the paper's 5M frames, not just the runs'.",
+        help="Span the x axis over the papers' frames (Dreamer: 5M, DreamerV2: "
+        "2M), not just the runs'.",
     )
     argv = sys.argv[1:] if argv is None else argv
     # Older scripts pass --runs DIR ...: the same words without it are RUNs.

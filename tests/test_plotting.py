@@ -203,11 +203,106 @@ def test_eval_only_results_are_their_own_series(tmp_path):
 
 
 def test_unknown_task_warns_and_plots_ours(tmp_path, capsys):
-    run = fake_run(tmp_path / "run", 0, task="atari_pong")
+    runs = [
+        str(fake_run(tmp_path / agent, 0, task="atari_pong", agent=agent))
+        for agent in ("dreamer", "dreamerv2")
+    ]
     output = tmp_path / "pong"
-    plotting.plot([str(run)], str(output))
+    plotting.plot(runs, str(output))
     assert output.read_bytes().startswith(PNG_SIGNATURE)
-    assert "no paper data for task 'atari_pong'" in capsys.readouterr().err
+    warnings = capsys.readouterr().err.strip().split("\n")
+    assert warnings[1:] == [
+        f"warning: no {name} paper data for task 'atari_pong'; plotting without "
+        "its curve."
+        for name in ("Dreamer", "DreamerV2")
+    ]
+
+
+V1_PAPER = "Dreamer paper (5 seeds, mean and min-max)"
+V2_PAPER = "DreamerV2 paper (5 seeds, mean and min-max)"
+
+
+def cartpole_runs(root: Path) -> dict:
+    """Cartpole runs of each agent: the paper's Dreamer is also a run without
+    ``agent`` in its config.json, or without config.json."""
+    task = "dmc_cartpole_balance"
+    runs = {
+        agent: str(fake_run(root / agent, 0, task=task, agent=agent))
+        for agent in ("dreamer", "dreamerv2")
+    }
+    runs["no agent"] = str(fake_run(root / "old", 1, task=task))
+    runs["no config"] = str(fake_run(root / "bare", 2, task=task))
+    (Path(runs["no config"]) / "config.json").unlink()
+    return runs
+
+
+@pytest.mark.parametrize(
+    "kinds, papers",
+    [
+        (["dreamer"], [V1_PAPER]),
+        (["no agent"], [V1_PAPER]),
+        (["no config"], [V1_PAPER]),
+        (["dreamerv2"], [V2_PAPER]),
+        (["dreamerv2", "dreamer"], [V1_PAPER, V2_PAPER]),
+        (["no config", "dreamerv2"], [V1_PAPER, V2_PAPER]),
+    ],
+)
+def test_the_paper_curves_are_those_of_the_runs_agents(tmp_path, kinds, papers):
+    runs = cartpole_runs(tmp_path)
+    chosen = [runs[kind] for kind in kinds]
+    comparison = plotting.compare(chosen, task="dmc_cartpole_balance")
+    names = [
+        f"{paper.name} paper (5 seeds, mean and min-max)" for paper in comparison.papers
+    ]
+    assert names == papers
+    for paper, curves in comparison.papers.items():
+        assert len(curves) == 5
+        expected = plotting.paper_curves("dmc_cartpole_balance", paper)
+        for (xs, ys), (expected_xs, expected_ys) in zip(curves, expected):
+            np.testing.assert_array_equal(xs, expected_xs)
+            np.testing.assert_array_equal(ys, expected_ys)
+    lines = lines_by_label(plotting.make_figure(comparison))
+    assert [label for label in lines if "paper" in label] == papers
+    if len(papers) == 2:
+        assert lines[V1_PAPER].get_color() != lines[V2_PAPER].get_color()
+
+
+def test_the_dreamerv2_paper_curve_is_drawn_from_its_first_bin(tmp_path):
+    run = fake_run(tmp_path / "v2", 0, task="dmc_cartpole_balance", agent="dreamerv2")
+    figure = figure_of([str(run)])
+    lines = lines_by_label(figure)
+    left, right = figure.axes[0].get_xlim()
+    assert (left, right) == pytest.approx((-9000, 309_000))
+    paper = lines[V2_PAPER]
+    # Its points every 30k frames, and the right edge, as for the Dreamer paper.
+    np.testing.assert_allclose(
+        paper.get_xdata(), [*range(30_000, 300_001, 30_000), right]
+    )
+    assert paper.get_markevery() == list(range(10))
+    # The five seeds' first 30k-frame bins average 281 to 330.
+    assert 300 < paper.get_ydata()[0] < 310
+    assert paper.get_color() == plotting.DREAMERV2_PAPER.color
+
+
+def test_the_dreamerv2_paper_data_are_the_authors_dmc_vision_scores():
+    records = plotting.read_data("dreamerv2_paper_scores.json")
+    dreamer = plotting.read_data("paper_scores.json")
+    assert len(records) == 100
+    assert {record["method"] for record in records} == {"dreamerv2"}
+    assert {record["task"] for record in records} == {r["task"] for r in dreamer}
+    for record in records:
+        assert list(record) == ["task", "method", "seed", "xs", "ys"]
+        assert len(record["xs"]) == len(record["ys"]) == 66
+        # Environment frames (the authors log agent steps times the action
+        # repeat of 2), 30k-frame bins, up to 2M.
+        np.testing.assert_array_equal(record["xs"], np.arange(1, 67) * 30_000.0)
+    cartpole = plotting.paper_curves("dmc_cartpole_balance", plotting.DREAMERV2_PAPER)
+    assert len(cartpole) == 5
+    seeds = [
+        record["seed"] for record in records if record["task"] == "dmc_cartpole_balance"
+    ]
+    assert sorted(seeds) == ["0", "1", "2", "3", "4"]
+    assert all(900 < ys[-1] <= 1000 for _, ys in cartpole)
 
 
 def test_curve_helpers():
