@@ -28,6 +28,9 @@ _PUBLIC_SYMBOLS = {
     "RSSMCell": "dreamer_tf.layers",
     "TanhNormalActor": "dreamer_tf.layers",
     "OneHotActor": "dreamer_tf.layers",
+    "TruncatedNormalActor": "dreamer_tf.layers",
+    "CategoricalRSSMCell": "dreamer_tf.layers",
+    "NormGRUCell": "dreamer_tf.layers",
     "SampleDist": "dreamer_tf.distributions",
     "OneHotDist": "dreamer_tf.distributions",
     "ClippedTanh": "dreamer_tf.distributions",
@@ -39,6 +42,9 @@ _PUBLIC_SYMBOLS = {
     "WorldModel": "dreamer_tf.learning.world_model",
     "ActorCritic": "dreamer_tf.learning.actor_critic",
     "Dreamer": "dreamer_tf.agent",
+    "DreamerV2": "dreamer_tf.agent_v2",
+    "ActorCriticV2": "dreamer_tf.learning.actor_critic_v2",
+    "agent_class": "dreamer_tf.architecture",
     "Replay": "dreamer_tf.replay",
     "EpisodeBuilder": "dreamer_tf.acting.driver",
     "Driver": "dreamer_tf.acting.driver",
@@ -48,6 +54,7 @@ _PUBLIC_SYMBOLS = {
     "RunSpec": "dreamer_tf.run.rundir",
     "load_agent": "dreamer_tf.run.saved_agent",
     "FreeNatsKL": "dreamer_tf.learning.losses",
+    "KLBalance": "dreamer_tf.learning.losses",
     "named_variables": "dreamer_tf.variable_tree",
 }
 

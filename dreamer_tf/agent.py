@@ -200,6 +200,14 @@ class Dreamer(tf.Module):
         self._state_values_function = tf.function(
             self._state_values, reduce_retracing=True
         )
+        self._target_function = (
+            tf.function(self._update_target)
+            if self.actor_critic.has_target_critic
+            else None
+        )
+
+    def _update_target(self) -> None:
+        self.actor_critic.update_target(self.value_optimizer.iterations)
 
     def _check_dtype_policies(self) -> None:
         parts = {
@@ -381,7 +389,14 @@ class Dreamer(tf.Module):
             gradient was not finite, in which case no weight and no optimizer
             state changed, else 0.
         """
-        return self._run_step(self._train_function, batch)
+        metrics = self._run_step(self._train_function, batch)
+        self._after_value_update()
+        return metrics
+
+    def _after_value_update(self) -> None:
+        """Lets the actor-critic update its target critic (cross-replica)."""
+        if self._target_function is not None:
+            self._target_function()
 
     def train_model(self, batch) -> dict[str, tf.Tensor]:
         """One update of the world model alone (the model step of :meth:`train`).
@@ -408,7 +423,9 @@ class Dreamer(tf.Module):
             The behaviour's losses and gradient norms, ``imagined_return``,
             ``action_entropy`` and ``update_skipped``.
         """
-        return self._run_step(self._behavior_step_function, batch)
+        metrics = self._run_step(self._behavior_step_function, batch)
+        self._after_value_update()
+        return metrics
 
     def _run_step(self, function, batch) -> dict[str, tf.Tensor]:
         per_replica = self.strategy.run(function, args=(batch,))

@@ -19,11 +19,14 @@ class DreamerV2(Dreamer):
 
     - The world model is updated first; the actor and critic then imagine
       from the batch's posterior states with the updated model.
-    - Behaviour learning is :class:`~dreamer_tf.learning.actor_critic_v2.
-      ActorCriticV2` (target critic, actor-gradient estimators, entropy).
-    - After every update, :meth:`ActorCriticV2.update_target` may copy the
-      critic to its target (in the cross-replica context, so that every
-      replica's copy changes alike).
+    - Behaviour learning is
+      :class:`~dreamer_tf.learning.actor_critic_v2.ActorCriticV2` (target
+      critic, actor-gradient estimators, entropy); after every update the
+      agent lets it copy the critic to its target
+      (:meth:`~dreamer_tf.learning.actor_critic_v2.ActorCriticV2.update_target`,
+      in the cross-replica context, so that every replica's copy changes
+      alike), as :class:`~dreamer_tf.agent.Dreamer` does for any
+      actor-critic with a target critic.
     - Each training window starts from the zero state and a zero action
       (the world model's ``resets_window_start``).
 
@@ -33,32 +36,6 @@ class DreamerV2(Dreamer):
 
     agent_name = "dreamerv2"
     actor_critic_class = ActorCriticV2
-
-    def _compile_steps(self) -> None:
-        super()._compile_steps()
-        self._target_function = tf.function(self._update_target)
-
-    def _update_target(self) -> None:
-        self.actor_critic.update_target(self.value_optimizer.iterations)
-
-    def train(self, batch) -> dict[str, tf.Tensor]:
-        """One update: world model, then actor and critic; then the target critic.
-
-        Args:
-            batch: As for :meth:`Dreamer.train`.
-
-        Returns:
-            As :meth:`Dreamer.train`, with the critic's metrics.
-        """
-        metrics = super().train(batch)
-        self._target_function()
-        return metrics
-
-    def train_behavior(self, batch) -> dict[str, tf.Tensor]:
-        """One update of actor and critic alone, then of the target critic."""
-        metrics = super().train_behavior(batch)
-        self._target_function()
-        return metrics
 
     def _train_step(self, data) -> dict[str, tf.Tensor]:
         model_losses, posterior, metrics = self._model_losses(data)

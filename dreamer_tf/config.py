@@ -224,6 +224,11 @@ class DreamerConfig:
                 raise ValueError(
                     f"{name} must lie in [0, 1], got {getattr(self, name)}."
                 )
+        if self.kl_balance == 0.5 and (self.kl_forward or not self.kl_free_average):
+            raise ValueError(
+                "kl_forward and kl_free_average=False shape KL balancing; set "
+                "kl_balance to other than 0.5 (the paper's KL term) to use them."
+            )
         if self.weight_decay >= 1:
             raise ValueError(f"weight_decay must be < 1, got {self.weight_decay}.")
         if self.batch_length < 2:

@@ -55,6 +55,7 @@ PUBLIC_URLS = {
             "tf.train.Checkpoint",
             "tfp.distributions.Distribution",
             "tfp.distributions.OneHotCategorical",
+            "tfp.distributions.TruncatedNormal",
             "tfp.bijectors.Tanh",
         )
     },

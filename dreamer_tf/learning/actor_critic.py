@@ -68,6 +68,9 @@ class ActorCritic(keras.layers.Layer):
             "value",
         )
 
+    #: Whether :meth:`update_target` keeps a target critic (the agent then
+    #: calls it after every update).
+    has_target_critic = False
     #: The continuous actor that ``actor_dist='auto'`` gives.
     auto_continuous_actor = "tanh_normal"
 
@@ -164,7 +167,8 @@ class ActorCritic(keras.layers.Layer):
     def update_target(self, value_updates: tf.Tensor) -> None:
         """Called after each update with the value optimizer's iterations; no-op.
 
-        A subclass with a slow target critic copies it here.
+        A subclass with a slow target critic sets :attr:`has_target_critic`
+        and copies the critic here.
         """
 
     def imagine(self, world_model: WorldModel, start: dict[str, tf.Tensor]):

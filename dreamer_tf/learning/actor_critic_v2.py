@@ -5,7 +5,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from dreamer_tf.config import DreamerConfig
 from dreamer_tf.learning.actor_critic import ActorCritic
+from dreamer_tf.learning.parts import Part
 from dreamer_tf.learning.returns import lambda_return
 from dreamer_tf.learning.world_model import WorldModel
 
@@ -25,12 +27,13 @@ class ActorCriticV2(ActorCritic):
 
     - Critic (Eq. 5): ``-mean(w_t * log p(V_t | z_t))`` for ``t < H``.
     - Actor (Eq. 6), on ``z_0 .. z_{H-2}`` (the state after the last action
-      has no target): ``-mean(w_t * (rho * V_{t+1} + (1 - rho) * log pi(a_t
-      | z_t) * sg(V_{t+1} - v_t) + eta * H[pi(. | z_t)]))``, where
-      ``actor_grad`` picks ``rho``: 1 (``dynamics``: backpropagation through
-      the model), 0 (``reinforce``, the action's gradient stopped), or
-      ``actor_grad_mix`` (``both``; as in the authors' code, the action is
-      then not stopped), and ``eta`` is ``actor_entropy``.
+      has no target): ``-mean(w_t * (rho * log pi(a_t | z_t) * sg(V_{t+1} -
+      v_t) + (1 - rho) * V_{t+1} + eta * H[pi(. | z_t)]))``, where
+      ``actor_grad`` picks the paper's ``rho``: 1 (``reinforce``, the
+      action's gradient stopped), 0 (``dynamics``: backpropagation through
+      the model), or ``1 - actor_grad_mix`` (``both``; as in the authors'
+      code, the action is then not stopped), and ``eta`` is
+      ``actor_entropy``.
     - The target critic starts from its own initial weights and becomes a
       copy of the critic after the first value update and every
       ``slow_target_every`` updates after it (:meth:`update_target`).
@@ -48,8 +51,17 @@ class ActorCriticV2(ActorCritic):
     """
 
     auto_continuous_actor = "trunc_normal"
+    has_target_critic = True
 
-    def __init__(self, config, action_size, discrete, actor=None, value=None, **kwargs):
+    def __init__(
+        self,
+        config: DreamerConfig | dict,
+        action_size: int,
+        discrete: bool,
+        actor: Part = None,
+        value: Part = None,
+        **kwargs,
+    ):
         super().__init__(config, action_size, discrete, actor, value, **kwargs)
         self.actor_gradient = self.config.actor_grad
         if self.actor_gradient == "auto":
@@ -71,9 +83,10 @@ class ActorCriticV2(ActorCritic):
                 stopped at them.
 
         Returns:
-            ``(states, actions)``: states ``[horizon + 1, batch * time, ...]``
-            starting with the posterior states, and ``actions[t]`` the action
-            that led to ``states[t]`` (zeros at ``t = 0``).
+            A tuple ``(states, actions)``: states ``[horizon + 1, batch *
+            time, ...]`` starting with the posterior states, and
+            ``actions[t]`` the action that led to ``states[t]`` (zeros at
+            ``t = 0``).
         """
         rssm = world_model.rssm
         start = {

@@ -202,6 +202,34 @@ class MirroredLearnerTest(tf.test.TestCase):
         self.assertEqual(last["train/skipped_updates"], 0, last)
 
 
+    def test_dreamerv2_on_two_devices_with_actors(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "run"
+        result = PROGRAM.run(
+            logdir,
+            "--learner=mirrored",
+            "--learner_cpu_devices=2",
+            "--actors=2",
+            "--actor_backend=process",
+            *DREAMERV2_FLAGS,
+            task="gym_support.actor_envs:SeededPoint-v0",
+        )
+        self.assertEqual(result.returncode, 0, output(result))
+        last = metrics(logdir)[-1]
+        self.assertGreaterEqual(last["updates"], 6, last)
+        self.assertEqual(last["train/skipped_updates"], 0, last)
+        self.assertIn("train/critic_slow", last)
+
+
+# A tiny DreamerV2 whose target critic is copied every other value update.
+DREAMERV2_FLAGS = (
+    "--agent=dreamerv2",
+    "--rssm_classes=4",
+    "--kl_balance=0.8",
+    "--weight_decay=1e-6",
+    "--slow_target_every=2",
+)
+
+
 class MultiWorkerLearnerTest(tf.test.TestCase):
     """Two workers of one cluster on 127.0.0.1, as two hosts would run them."""
 
@@ -291,6 +319,20 @@ class MultiWorkerLearnerTest(tf.test.TestCase):
         )
         self.assertEqual(grids["synchronous"], grids["multi_worker"], grids)
         self.assertEqual(grids["actors"], grids["multi_worker"], grids)
+
+
+    def test_dreamerv2_workers_agree(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "run"
+        self.run_workers(logdir, *DREAMERV2_FLAGS)
+        run_dirs = [logdir, logdir / "workers" / "1"]
+        self.check_workers_agree(run_dirs, frames=400, updates=4)
+        chief = checkpoint_values(logdir)
+        target = [key for key in chief if "/target_value/" in key]
+        self.assertNotEmpty(target)
+        for key in target:
+            # Copied after value update 3 of 4: the critic has moved once since.
+            critic = chief[key.replace("/target_value/", "/value/")]
+            self.assertNotAllClose(chief[key], critic, msg=key)
 
 
 class LinesOf:
