@@ -6,7 +6,8 @@ draw after it. These helpers make the noise a function of its shape alone:
 ``fixed_normal_noise`` patches every ``Normal`` sample (the RSSM's states,
 the tanh-Normal actor, exploration) to ``loc + scale * noise(shape)``, and
 ``assign_fixed_weights`` sets variables from a seeded numpy generator, so a
-pinned result changes only when the math does.
+pinned result changes only when the math does. ``fixed_sampling_noise`` adds
+DreamerV2's samplers (one-hot categoricals and truncated normals) to it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from dreamer_tf.agent import Dreamer
+from dreamer_tf.agent_v2 import DreamerV2
+from dreamer_tf.distributions import OneHotDist
 from support.tiny import pixel_spaces
 
 tfd = tfp.distributions
@@ -51,6 +54,56 @@ def fixed_normal_noise():
         yield
 
 
+def shape_uniform(shape, dtype=tf.float32) -> tf.Tensor:
+    """Uniform noise in ``[1e-6, 1 - 1e-6)`` that depends only on ``shape``."""
+    return tf.random.stateless_uniform(
+        shape, NOISE_SEED, 1e-6, 1.0 - 1e-6, dtype=dtype, alg="philox"
+    )
+
+
+def _gumbel_max_sample_n(self, n, seed=None):
+    logits = self.logits_parameter()
+    uniform = shape_uniform(tf.concat([[n], tf.shape(logits)], 0), logits.dtype)
+    gumbel = -tf.math.log(-tf.math.log(uniform))
+    classes = tf.shape(logits)[-1]
+    return tf.one_hot(tf.argmax(logits + gumbel, -1), classes, dtype=self.dtype)
+
+
+def _standard_normal_cdf(x):
+    return 0.5 * tf.math.erfc(-x / np.sqrt(2.0))
+
+
+def _inverse_cdf_sample_n(self, n, seed=None):
+    loc, scale, low, high = (
+        tf.convert_to_tensor(parameter, self.dtype)
+        for parameter in (self.loc, self.scale, self.low, self.high)
+    )
+    batch_shape = tf.shape(loc + scale + low + high)
+    low_cdf = _standard_normal_cdf((low - loc) / scale)
+    high_cdf = _standard_normal_cdf((high - loc) / scale)
+    uniform = shape_uniform(tf.concat([[n], batch_shape], 0), self.dtype)
+    # Differentiable in loc and scale: the reparameterised gradient.
+    return loc + scale * tf.math.ndtri(low_cdf + uniform * (high_cdf - low_cdf))
+
+
+@contextlib.contextmanager
+def fixed_sampling_noise():
+    """Within the block, every sampler of Dreamer and DreamerV2 uses shape noise.
+
+    ``Normal`` as in :func:`fixed_normal_noise`; :class:`OneHotDist` by
+    Gumbel-max on :func:`shape_uniform` (its straight-through gradient is
+    kept); ``TruncatedNormal`` (DreamerV2's actor) by the inverse CDF of
+    :func:`shape_uniform`, which keeps the reparameterised gradient.
+    Functions traced inside the block keep the patched sampling.
+    """
+    with (
+        fixed_normal_noise(),
+        mock.patch.object(OneHotDist, "_sample_n", _gumbel_max_sample_n),
+        mock.patch.object(tfd.TruncatedNormal, "_sample_n", _inverse_cdf_sample_n),
+    ):
+        yield
+
+
 def assign_fixed_weights(variables, seed: int = 0) -> None:
     """Sets ``variables``, in order, to seeded values of a sensible scale.
 
@@ -76,6 +129,19 @@ def fixed_agent(config, seed: int = 0) -> Dreamer:
     agent = Dreamer(config, *pixel_spaces())
     for offset, part in enumerate(PARTS):
         assign_fixed_weights(getattr(agent, f"{part}_variables"), seed + offset)
+    return agent
+
+
+def fixed_v2_agent(config, seed: int = 0, one_hot: bool = False) -> DreamerV2:
+    """A pixel DreamerV2 (2-dim actions, one-hot if ``one_hot``) with fixed weights.
+
+    The parts get seeds as in :func:`fixed_agent`, and the target critic,
+    which the first update reads before any copy, ``seed + 3``.
+    """
+    agent = DreamerV2(config, *pixel_spaces(one_hot=one_hot))
+    for offset, part in enumerate(PARTS):
+        assign_fixed_weights(getattr(agent, f"{part}_variables"), seed + offset)
+    assign_fixed_weights(agent.actor_critic.target_value.variables, seed + 3)
     return agent
 
 
