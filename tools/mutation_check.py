@@ -504,8 +504,8 @@ MUTATIONS = (
     Mutation(
         "lambda_range",
         "dreamer_tf/config.py",
-        'for name in ("lambda_", "discount"):',
-        'for name in ("discount",):',
+        'for name in ("lambda_", "discount", "kl_balance", "actor_grad_mix"):',
+        'for name in ("discount", "kl_balance", "actor_grad_mix"):',
         CONFIG_TESTS,
         "lambda outside [0, 1] accepted",
     ),
