@@ -7,6 +7,8 @@ import pytest
 from dreamer_tf.config import (
     ACTIVATIONS,
     ACTOR_DISTS,
+    ACTOR_GRADS,
+    AGENTS,
     EXPLORATIONS,
     OBSERVATIONS,
     PRECISIONS,
@@ -22,6 +24,7 @@ POSITIVE = [
     "image_size",
     *("envs", "nstep", "model_lr", "value_lr", "actor_lr", "adam_epsilon"),
     *("grad_clip", "eval_episodes", "actor_init_std", "actor_mean_scale"),
+    "slow_target_every",
 ]
 NUMBERS = [
     field.name
@@ -29,6 +32,8 @@ NUMBERS = [
     if field.type in ("int", "float")
 ]
 CHOICES = {
+    "agent": AGENTS,
+    "actor_grad": ACTOR_GRADS,
     "cnn_activation": ACTIVATIONS,
     "dense_activation": ACTIVATIONS,
     "actor_dist": ACTOR_DISTS,
