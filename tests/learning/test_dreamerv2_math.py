@@ -267,7 +267,9 @@ class CategoricalRSSMCellTest(tf.test.TestCase):
         with tf.GradientTape() as tape:
             tape.watch(stats)
             stoch = self.cell.latent_state(stats, self.state["deter"][:1])["stoch"]
-        jacobian = tape.jacobian(stoch, stats).numpy().reshape(12, 12)
+        jacobian = tape.jacobian(stoch, stats)
+        self.assertIsNotNone(jacobian, "no gradient reaches the logits")
+        jacobian = jacobian.numpy().reshape(12, 12)
         expected = np.zeros((12, 12))
         for variable in range(VARIABLES):
             block = slice(variable * CLASSES, (variable + 1) * CLASSES)
