@@ -201,7 +201,6 @@ class MirroredLearnerTest(tf.test.TestCase):
         self.assertGreaterEqual(last["updates"], 6, last)
         self.assertEqual(last["train/skipped_updates"], 0, last)
 
-
     def test_dreamerv2_on_two_devices_with_actors(self):
         logdir = pathlib.Path(self.get_temp_dir()) / "run"
         result = PROGRAM.run(
@@ -319,7 +318,6 @@ class MultiWorkerLearnerTest(tf.test.TestCase):
         )
         self.assertEqual(grids["synchronous"], grids["multi_worker"], grids)
         self.assertEqual(grids["actors"], grids["multi_worker"], grids)
-
 
     def test_dreamerv2_workers_agree(self):
         logdir = pathlib.Path(self.get_temp_dir()) / "run"
