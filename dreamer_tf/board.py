@@ -10,8 +10,12 @@ TensorBoard's fast data server, and its Python loader then reads slowly and
 keeps the points that a resumed run logs again, where the data server keeps
 only the new ones.
 
-TensorBoard imports TensorFlow when it serves its first page; importing this
-package filters TensorFlow's start-up lines (see :mod:`dreamer_tf._quiet`).
+TensorBoard imports TensorFlow when it serves its first page, in a server
+thread; importing this package filters TensorFlow's start-up lines (see
+:mod:`dreamer_tf._quiet`) once the import is over. :func:`_serve` imports it
+first, in the main thread, so that a Ctrl-C during the first page cannot cut
+the import short, which would leave the filter's lines unfiltered (as after
+a crash).
 
 What TensorBoard 2.21's frontend takes from the URL: ``?smoothing=0`` sets
 the smoothing of the Time Series dashboard, which the printed URL opens
@@ -192,6 +196,8 @@ def _serve(
     logdir: pathlib.Path, flags: list[str], entries: dict[str, pathlib.Path]
 ) -> int:
     """Serves ``logdir`` with TensorBoard until Ctrl-C; prints where."""
+    import tensorflow  # noqa: F401  (see the module doc)
+
     board = program.TensorBoard()
     board.configure(argv=[PROG, "--logdir", str(logdir), *flags])
     try:
