@@ -11,9 +11,9 @@ regenerate them with ``python tests/test_golden_update.py``.
 import json
 import sys
 
-import numpy as np
 import tensorflow as tf
 from support.fixed_noise import PARTS, fixed_agent, fixed_batch, fixed_normal_noise
+from support.golden import assert_golden_value, change_checksums, flat
 from support.tiny import tiny_config
 
 CASES = {
@@ -26,7 +26,7 @@ def golden_values(case: str) -> dict[str, float]:
     """Metrics of two updates and checksums of the weight changes."""
     config = tiny_config(**CASES[case])
     agent = fixed_agent(config)
-    before = {part: _flat(getattr(agent, f"{part}_variables")) for part in PARTS}
+    before = {part: flat(getattr(agent, f"{part}_variables")) for part in PARTS}
     values = {}
     with fixed_normal_noise():
         for step in range(2):
@@ -34,18 +34,9 @@ def golden_values(case: str) -> dict[str, float]:
             values.update(
                 {f"{step}/{key}": float(value) for key, value in metrics.items()}
             )
-    projection = np.random.default_rng(123)
-    for part in PARTS:
-        change = _flat(getattr(agent, f"{part}_variables")) - before[part]
-        values[f"{part}/change_sum"] = float(change.sum())
-        values[f"{part}/change_abs_sum"] = float(np.abs(change).sum())
-        direction = projection.normal(size=change.shape)
-        values[f"{part}/change_projection"] = float(change @ direction)
+    variables = {part: getattr(agent, f"{part}_variables") for part in PARTS}
+    values.update(change_checksums(before, variables))
     return values
-
-
-def _flat(variables) -> np.ndarray:
-    return np.concatenate([variable.numpy().ravel() for variable in variables])
 
 
 # Values at commit 593c87d (python tests/test_golden_update.py).
@@ -139,17 +130,7 @@ class GoldenUpdateTest(tf.test.TestCase):
             if key.split("/", 1)[-1] in ("action_entropy",) and key not in actual:
                 continue
             self.assertIn(key, actual)
-            if "change" in key:
-                # Sums of signed changes cancel; judge them on the scale of
-                # the part's total change.
-                part = key.split("/")[0]
-                scale = expected[f"{part}/change_abs_sum"]
-                rtol, atol = 1e-3, 1e-3 * scale
-            else:
-                rtol, atol = 2e-4, 1e-6
-            self.assertAllClose(
-                actual[key], value, rtol=rtol, atol=atol, msg=f"{case}: {key}"
-            )
+            assert_golden_value(self, key, actual[key], expected, case)
 
     def test_default_config(self):
         self._check("default")

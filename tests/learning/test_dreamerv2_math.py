@@ -27,6 +27,7 @@ from support.fixed_noise import (
     shape_noise,
 )
 from support.tiny import pixel_spaces, tiny_config
+from test_behavior_math import SliceHead
 from test_returns import numpy_lambda_return
 
 from dreamer_tf.agent import Dreamer
@@ -590,19 +591,6 @@ DISCOUNT, LAMBDA, MIX, ENTROPY_SCALE = 0.9, 0.7, 0.3, 0.1
 REWARD, VALUE, CONTINUE, TARGET = 0, 1, 2, 3
 
 
-class ChannelHead:
-    """``Normal(features[..., channel], 1)``, or a Bernoulli with those logits."""
-
-    def __init__(self, channel: int, bernoulli: bool = False):
-        self.channel, self.bernoulli = channel, bernoulli
-
-    def __call__(self, features):
-        values = features[..., self.channel]
-        if self.bernoulli:
-            return tfd.Bernoulli(logits=values, dtype=tf.float32)
-        return tfd.Normal(values, 1.0)
-
-
 class LinearActor:
     """``Normal(f[:2] * loc_weight, softplus(f[1:3] * scale_weight) + 0.1)``."""
 
@@ -675,15 +663,15 @@ class ActorCriticV2Test(tf.test.TestCase):
         )
         actor_critic = ActorCriticV2(config, ACTIONS, discrete=False)
         actor_critic.actor = LinearActor()
-        actor_critic.value = ChannelHead(VALUE)
-        actor_critic.target_value = ChannelHead(TARGET)
+        actor_critic.value = SliceHead(VALUE)
+        actor_critic.target_value = SliceHead(TARGET)
         return actor_critic
 
     def _world_model(self, pcont: bool):
         return types.SimpleNamespace(
             rssm=self.dynamics,
-            reward_head=ChannelHead(REWARD),
-            continue_head=ChannelHead(CONTINUE, bernoulli=True) if pcont else None,
+            reward_head=SliceHead(REWARD),
+            continue_head=SliceHead(CONTINUE, bernoulli=True) if pcont else None,
         )
 
     def _numpy_rollout(self, loc_weight, scale_weight, actor_inputs=None):
