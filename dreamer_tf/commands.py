@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from dreamer_tf.allocator import reexec_under_tcmalloc
+
 #: Command -> (what it does, the module and function it runs, flags it adds).
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "train": (
@@ -92,5 +94,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The console script's entry point: exits with :func:`main`'s code."""
+    """The console script's entry point: exits with :func:`main`'s code.
+
+    ``train``, ``eval`` and ``export`` first restart the process under
+    tcmalloc when it is installed (:mod:`dreamer_tf.allocator`).
+    """
+    if sys.argv[1:] and COMMANDS.get(sys.argv[1], ("", "", ()))[1].endswith(":launch"):
+        reexec_under_tcmalloc()
     sys.exit(main())

@@ -23,7 +23,7 @@ VALUE_ESTIMATORS = ("lambda", "nstep", "reward_sum")
 EXPLORATIONS = ("additive_gaussian", "completely_random", "epsilon_greedy", "none")
 TRAIN_ACTIONS = ("sample", "mode")
 OBSERVATIONS = ("pixels", "proprio")
-PRECISIONS = (32, 16)
+PRECISIONS = ("32", "16", "auto")
 
 
 def _field(default: Any, help_text: str) -> Any:
@@ -136,11 +136,13 @@ class DreamerConfig:
     )
     batch_size: int = _field(50, "Sequences per training batch.")
     batch_length: int = _field(50, "Time steps per training sequence.")
-    precision: int = _field(
-        32,
+    precision: str = _field(
+        "32",
         "32: float32. 16: 16-bit compute, float32 variables and losses: bfloat16 "
         "on GPUs from compute capability 8.0 and on CPUs with native bfloat16, "
-        "float16 with dynamic loss scaling on older GPUs; refused on other CPUs.",
+        "float16 with dynamic loss scaling on older GPUs; refused on other CPUs. "
+        "auto: 16 where the hardware computes it natively (any GPU, a CPU with "
+        "native bfloat16), 32 elsewhere.",
     )
     jit_compile: bool = _field(False, "Compile train and policy steps with XLA.")
     # Acting.
@@ -196,6 +198,8 @@ class DreamerConfig:
     seed: int = _field(0, "Seed of networks, sampling, exploration and envs.")
 
     def __post_init__(self):
+        # Configs saved before "auto" existed hold the precision as a number.
+        object.__setattr__(self, "precision", str(self.precision))
         # Positive fields first, so -3 and 0 get the same message.
         _require_positive(
             self,

@@ -1,7 +1,9 @@
 """Which compute precision fits the hardware, and dynamic loss scaling for float16.
 
 ``precision=16`` means 16-bit compute with float32 variables, distributions
-and losses. Which 16-bit type depends on the device:
+and losses; ``precision=auto`` means 16 where the hardware computes it
+natively and 32 elsewhere (a CPU without native bfloat16). Which 16-bit type
+depends on the device:
 
 - a GPU with bfloat16 (compute capability 8.0 or newer): ``mixed_bfloat16``;
 - an older GPU: ``mixed_float16`` with dynamic loss scaling, as the paper's
@@ -41,15 +43,37 @@ def cpu_has_native_bfloat16(flags: frozenset[str] | None = None) -> bool:
     return bool(CPU_BF16_FLAGS & (cpu_flags() if flags is None else flags))
 
 
+def describe_policy(policy: str, precision: str | int) -> str:
+    """The compute in words, for the start of a run.
+
+    Args:
+        policy: What :func:`compute_policy` chose.
+        precision: The config's precision it chose from.
+    """
+    compute = {
+        FLOAT32: "float32",
+        MIXED_BFLOAT16: "bfloat16 compute, float32 weights",
+        MIXED_FLOAT16: "float16 compute with loss scaling, float32 weights",
+    }[policy]
+    why = ""
+    if str(precision) == "auto":
+        why = (
+            ": no native 16-bit compute here"
+            if policy == FLOAT32
+            else ": native 16-bit compute here"
+        )
+    return f"{compute} (--precision={precision}{why})"
+
+
 def compute_policy(
-    precision: int,
+    precision: str | int,
     gpu_capabilities: list[tuple[int, int]],
     cpu_bfloat16: bool,
 ) -> str:
     """The Keras dtype policy for ``precision`` on this hardware.
 
     Args:
-        precision: 32 or 16.
+        precision: ``"32"``, ``"16"`` or ``"auto"`` (or the number 32 or 16).
         gpu_capabilities: CUDA compute capability of each visible GPU; empty
             on a CPU-only machine.
         cpu_bfloat16: Whether the CPU has native bfloat16.
@@ -60,7 +84,8 @@ def compute_policy(
     Raises:
         ValueError: For 16 on a CPU without native bfloat16.
     """
-    if precision == 32:
+    precision = str(precision)
+    if precision == "32":
         return FLOAT32
     if gpu_capabilities:
         if all(capability >= (8, 0) for capability in gpu_capabilities):
@@ -68,6 +93,8 @@ def compute_policy(
         return MIXED_FLOAT16
     if cpu_bfloat16:
         return MIXED_BFLOAT16
+    if precision == "auto":
+        return FLOAT32
     raise ValueError(
         "precision=16 needs a GPU or a CPU with native bfloat16 (avx512_bf16 or "
         "amx_bf16); this CPU would emulate it, about 3x slower than float32: "

@@ -33,6 +33,8 @@ import sys
 
 from absl import app, flags, logging
 
+from dreamer_tf.allocator import describe as describe_allocator
+from dreamer_tf.allocator import reexec_under_tcmalloc
 from dreamer_tf.config import config_from_flags, define_flags
 from dreamer_tf.envs import EnvWorkerError
 from dreamer_tf.errors import RunError, RunStopped
@@ -132,6 +134,7 @@ def main(
                 spec.logdir,
                 resumes,
                 config,
+                allocator=describe_allocator(),
             ),
             flush=True,
         )
@@ -208,7 +211,13 @@ def launch(
         argv: The command line, the program's name first; ``sys.argv`` if
             ``None``.
         command: ``train``, ``eval`` or ``export`` (``-h`` shows its flags).
+
+    A program run as a script (``argv`` is ``None``) first restarts itself
+    under tcmalloc when that is installed (:mod:`dreamer_tf.allocator`); the
+    ``dreamer-tf`` command does so before it calls this.
     """
+    if argv is None:
+        reexec_under_tcmalloc()
     argv = sys.argv if argv is None else argv
     define_program_flags()
     if any(argument in ("-h", "--help") for argument in argv[1:]):

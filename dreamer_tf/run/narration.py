@@ -45,6 +45,7 @@ def start_block(
     logdir: str,
     resumes: bool,
     config: DreamerConfig,
+    allocator: str | None = None,
 ) -> str:
     """The lines a training run prints first, before TensorFlow is imported.
 
@@ -57,6 +58,8 @@ def start_block(
         logdir: The run directory.
         resumes: Whether the logdir holds a run this one resumes.
         config: The run's config.
+        allocator: The memory allocator in words
+            (:func:`dreamer_tf.allocator.describe`); no row if ``None``.
 
     Returns:
         The block, without a trailing newline.
@@ -72,6 +75,8 @@ def start_block(
     schedule = schedule_lines(config)
     lines.append(_row("schedule", schedule[0]))
     lines += [_row("", line) for line in schedule[1:]]
+    if allocator:
+        lines.append(_row("allocator", allocator))
     return "\n".join(lines)
 
 
@@ -118,18 +123,18 @@ def command_path() -> str:
         return str(installed)
 
 
-def device_line(where: str, precision: int, strategy_replicas: int) -> str:
+def device_line(where: str, compute: str, strategy_replicas: int) -> str:
     """The start block's device row, once TensorFlow knows its devices.
 
     Args:
         where: What the model runs on (``CPU (2 cores)``, ``2 GPUs``).
-        precision: The config's precision (32 or 16).
+        compute: The precision in words
+            (:func:`dreamer_tf.learning.precision.describe_policy`).
         strategy_replicas: Replicas in sync (1 without a strategy).
     """
-    compute = "float32" if precision == 32 else "16-bit compute, float32 weights"
     if strategy_replicas > 1:
         where += f" ({strategy_replicas} replicas in sync)"
-    return _row("device", f"{where}, {compute} (--precision={precision})")
+    return _row("device", f"{where}, {compute}")
 
 
 def _row(name: str, text: str) -> str:

@@ -42,6 +42,7 @@ from dreamer_tf.acting.policy import agent_policy
 from dreamer_tf.acting.sources import DriverSource, PolicyChoice
 from dreamer_tf.agent import Dreamer
 from dreamer_tf.errors import RunError, first_line
+from dreamer_tf.learning.precision import describe_policy
 from dreamer_tf.parallel.actors.group import ActorsFailed
 from dreamer_tf.parallel.actors.runner import actor_source, connect_ray
 from dreamer_tf.parallel.multi_worker import (
@@ -168,12 +169,12 @@ def _run(spec: RunSpec, logdir: pathlib.Path, agent_factory) -> None:
 
 
 def _devices(agent: Dreamer, config) -> tuple[str, int, int]:
-    """What the start block's device row needs: devices, precision, replicas."""
+    """What the start block's device row needs: devices, compute, replicas."""
     gpus = len(tf.config.list_logical_devices("GPU"))
     where = f"{gpus} GPU{'s' if gpus > 1 else ''}" if gpus else None
     return (
         where or f"CPU ({os.cpu_count()} cores)",
-        config.precision,
+        describe_policy(agent.dtype_policy, config.precision),
         agent.strategy.num_replicas_in_sync,
     )
 

@@ -11,11 +11,13 @@ from support.tiny import tiny_config
 
 from dreamer_tf import agent as agent_module
 from dreamer_tf.agent import Dreamer
+from dreamer_tf.config import DreamerConfig
 from dreamer_tf.learning.loss_scale import DynamicLossScale
 from dreamer_tf.learning.precision import (
     compute_policy,
     cpu_flags,
     cpu_has_native_bfloat16,
+    describe_policy,
 )
 
 
@@ -27,6 +29,34 @@ class ComputePolicyTest(tf.test.TestCase):
         self.assertEqual(compute_policy(16, [(8, 6)], False), "mixed_bfloat16")
         self.assertEqual(compute_policy(16, [(8, 0), (7, 0)], True), "mixed_float16")
         self.assertEqual(compute_policy(16, [], True), "mixed_bfloat16")
+
+    def test_auto_is_sixteen_where_native_and_thirty_two_elsewhere(self):
+        self.assertEqual(compute_policy("auto", [], False), "float32")
+        self.assertEqual(compute_policy("auto", [], True), "mixed_bfloat16")
+        self.assertEqual(compute_policy("auto", [(7, 5)], False), "mixed_float16")
+        self.assertEqual(compute_policy("auto", [(9, 0)], False), "mixed_bfloat16")
+        self.assertEqual(compute_policy("16", [], True), compute_policy(16, [], True))
+
+    def test_the_start_of_a_run_says_what_auto_chose_and_why(self):
+        self.assertEqual(
+            describe_policy("float32", "auto"),
+            "float32 (--precision=auto: no native 16-bit compute here)",
+        )
+        self.assertEqual(
+            describe_policy("mixed_bfloat16", "auto"),
+            "bfloat16 compute, float32 weights "
+            "(--precision=auto: native 16-bit compute here)",
+        )
+        self.assertEqual(describe_policy("float32", "32"), "float32 (--precision=32)")
+        self.assertIn("loss scaling", describe_policy("mixed_float16", "16"))
+
+    def test_config_keeps_precision_as_text_and_reads_saved_numbers(self):
+        self.assertEqual(DreamerConfig().precision, "32")
+        self.assertEqual(DreamerConfig(precision=16).precision, "16")
+        self.assertEqual(DreamerConfig.from_dict({"precision": 32}).precision, "32")
+        self.assertEqual(DreamerConfig(precision="auto").precision, "auto")
+        with pytest.raises(ValueError, match="precision must be one of 32, 16, auto"):
+            DreamerConfig(precision="8")
 
     def test_cpu_without_bfloat16_is_refused_in_one_line(self):
         with pytest.raises(ValueError, match=r"^precision=16 .*--precision=32\.$"):
@@ -125,6 +155,11 @@ class SixteenBitUpdateTest(tf.test.TestCase):
         self.assertEqual(float(metrics["actor_loss_scale"]), 2.0**15)
         for old, new in zip(before, agent.model_variables):
             self.assertAllEqual(old, new.numpy())
+
+    def test_auto_trains_in_float32_on_a_cpu_without_bfloat16(self):
+        self.assertEqual(make_agent(precision="auto").dtype_policy, "float32")
+        agent = make_agent(cpu_bfloat16=True, precision="auto")
+        self.assertEqual(agent.dtype_policy, "mixed_bfloat16")
 
     def test_bfloat16_on_a_cpu_that_has_it(self):
         reference = self._train(make_agent())

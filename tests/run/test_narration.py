@@ -57,6 +57,20 @@ class StartBlockTest(tf.test.TestCase):
         resumed = self.block(presets=[], resumes=True)
         self.assertIn("presets   none (the run's saved config)", resumed)
 
+    def test_the_allocator_row_ends_the_block_when_given(self):
+        self.assertNotIn("allocator", self.block())
+        block = self.block(allocator="tcmalloc (/lib/libtcmalloc.so.4)")
+        self.assertEndsWith(block, "\n  allocator tcmalloc (/lib/libtcmalloc.so.4)")
+
+    def test_device_row(self):
+        self.assertEqual(
+            narration.device_line("CPU (2 cores)", "float32 (--precision=32)", 1),
+            "  device    CPU (2 cores), float32 (--precision=32)",
+        )
+        self.assertIn(
+            "2 GPUs (2 replicas in sync), x", narration.device_line("2 GPUs", "x", 2)
+        )
+
 
 class TickerTest(tf.test.TestCase):
     def test_first_line_after_a_few_seconds_then_at_intervals(self):
