@@ -3,7 +3,8 @@
 Each setting runs in its own subprocess so that its peak resident memory is
 its own. Prints one line per setting, then the policy latency for one
 environment. Paper-size model, 64x64x3 pixels, 6-dim actions; float32
-unless ``--precision 16``.
+unless ``--precision 16`` (or ``auto``: 16 where the hardware computes it
+natively).
 
     python benchmarks/train_step.py                     # 16x50 and 50x50
     python benchmarks/train_step.py --batch_sizes 16 --steps 5
@@ -71,7 +72,7 @@ def run_setting(
     steps: int,
     warmup: int,
     tree: pathlib.Path = ROOT,
-    precision: int = 32,
+    precision: str = "32",
 ) -> dict:
     """Runs one setting in a fresh process and returns its figures.
 
@@ -115,7 +116,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="Untimed updates.")
     parser.add_argument("--xla", choices=["both", "on", "off"], default="both")
     parser.add_argument(
-        "--precision", type=int, choices=[16, 32], default=32, help="As the flag."
+        "--precision", choices=["32", "16", "auto"], default="32", help="As the flag."
     )
     args = parser.parse_args()
     xla_settings = {"both": [False, True], "on": [True], "off": [False]}[args.xla]
