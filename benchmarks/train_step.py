@@ -73,6 +73,7 @@ def run_setting(
     warmup: int,
     tree: pathlib.Path = ROOT,
     precision: str = "32",
+    environment: dict[str, str] | None = None,
 ) -> dict:
     """Runs one setting in a fresh process and returns its figures.
 
@@ -81,16 +82,17 @@ def run_setting(
             in it (``python -c`` puts the working directory first on the
             import path, before ``PYTHONPATH``), and the package it imported
             is checked.
+        environment: The process's environment variables, but
+            ``PYTHONPATH``, which is ``tree``; by default this process's,
+            with TensorFlow's C++ log off.
 
     Raises:
         RuntimeError: If the setting fails or timed another checkout's code.
     """
     arguments = json.dumps([batch_size, length, xla, steps, warmup, precision])
-    environment = {
-        **os.environ,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": str(tree),
-    }
+    if environment is None:
+        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    environment = {**environment, "PYTHONPATH": str(tree)}
     result = subprocess.run(
         [sys.executable, "-c", SETTING_SCRIPT, arguments],
         capture_output=True,
