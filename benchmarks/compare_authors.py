@@ -30,16 +30,24 @@ import sys
 from authors_dreamer import MIN_LENGTH, check_checkout
 from train_step import run_setting
 
+from dreamer_tf.allocator import preload_environment, preloaded_tcmalloc
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 AUTHORS_SCRIPT = pathlib.Path(__file__).resolve().parent / "authors_dreamer.py"
 
 
 def child_environment() -> dict[str, str]:
-    """The environment variables of every timed process, ours and theirs."""
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    """The environment variables of every timed process, ours and theirs.
+
+    Both run on the allocator a training run would use here (tcmalloc when
+    installed, unless ``DREAMER_TF_ALLOCATOR=system``).
+    """
+    return preload_environment(
+        {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    )
 
 
-def ours(batch_size: int, args: argparse.Namespace) -> dict:
+def ours(batch_size: int, args: argparse.Namespace, precision: str) -> dict:
     """One run of our update (``train_step.run_setting``), in a fresh process."""
     return run_setting(
         batch_size,
@@ -47,7 +55,7 @@ def ours(batch_size: int, args: argparse.Namespace) -> dict:
         False,
         args.steps,
         args.warmup,
-        precision=args.precision,
+        precision=precision,
         environment=child_environment(),
     )
 
@@ -100,8 +108,9 @@ def main() -> None:
     parser.add_argument(
         "--precision",
         choices=["32", "16", "auto"],
-        default="32",
-        help="Ours, as the flag.",
+        nargs="+",
+        default=["32"],
+        help="Ours, as the flag; each one given is timed against the same theirs.",
     )
     parser.add_argument(
         "--authors_precision",
@@ -126,28 +135,45 @@ def main() -> None:
         parser.error(
             f"their code needs tf_keras: {sys.executable} -m pip install tf_keras"
         )
+    allocator = preloaded_tcmalloc(child_environment()) or "glibc malloc"
     print(
-        f"ours: precision {args.precision}, no XLA; theirs: precision "
+        f"ours: precision {', '.join(args.precision)}, no XLA; theirs: precision "
         f"{args.authors_precision}, their tf.function in a one-replica "
-        "MirroredStrategy"
+        f"MirroredStrategy; allocator of both: {allocator}"
     )
-    print("batch   ours s/update (runs)        theirs s/update (runs)      ours/theirs")
-    sides = {"ours": ours, "theirs": theirs}
+    sides = {f"ours {precision}": precision for precision in args.precision}
+    sides["theirs"] = None
+    print(
+        "batch   "
+        + "".join(f"{name + ' s/update (runs)':<28}" for name in sides)
+        + "  ".join(f"{name}/theirs" for name in sides if name != "theirs")
+    )
     for batch_size in args.batch_sizes:
         runs = {name: [] for name in sides}
         for round_ in range(args.rounds):
             order = list(sides) if round_ % 2 == 0 else list(sides)[::-1]
             for name in order:
-                figures = sides[name](batch_size, args)
+                if sides[name] is None:
+                    figures = theirs(batch_size, args)
+                else:
+                    figures = ours(batch_size, args, sides[name])
                 runs[name].append(figures["median_update_s"])
         medians = {name: statistics.median(seconds) for name, seconds in runs.items()}
         columns = [
             f"{medians[name]:6.2f} ({', '.join(f'{s:.2f}' for s in runs[name])})"
             for name in sides
         ]
+        ratios = [
+            f"{medians[name] / medians['theirs']:.3f}"
+            for name in sides
+            if name != "theirs"
+        ]
         print(
-            f"{batch_size}x{args.length:<4} {columns[0]:<26}  {columns[1]:<26}  "
-            f"{medians['ours'] / medians['theirs']:11.3f}",
+            f"{batch_size}x{args.length:<4} "
+            + "".join(f"{column:<28}" for column in columns)
+            + "  ".join(
+                f"{ratio:>{len(name) + 7}}" for ratio, name in zip(ratios, sides)
+            ),
             flush=True,
         )
 

@@ -20,6 +20,8 @@ import pathlib
 import subprocess
 import sys
 
+from dreamer_tf.allocator import preload_environment
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SETTING_SCRIPT = r"""
 import json, resource, statistics, sys, time
@@ -84,14 +86,15 @@ def run_setting(
             is checked.
         environment: The process's environment variables, but
             ``PYTHONPATH``, which is ``tree``; by default this process's,
-            with TensorFlow's C++ log off.
+            with TensorFlow's C++ log off and tcmalloc preloaded as a
+            training run would have it (:mod:`dreamer_tf.allocator`).
 
     Raises:
         RuntimeError: If the setting fails or timed another checkout's code.
     """
     arguments = json.dumps([batch_size, length, xla, steps, warmup, precision])
     if environment is None:
-        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        environment = preload_environment({**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     environment = {**environment, "PYTHONPATH": str(tree)}
     result = subprocess.run(
         [sys.executable, "-c", SETTING_SCRIPT, arguments],

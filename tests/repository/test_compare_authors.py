@@ -71,11 +71,10 @@ class EnvironmentTest(tf.test.TestCase):
             length=10,
             steps=1,
             warmup=0,
-            precision="32",
             authors_precision=32,
         )
         with mock.patch.object(subprocess, "run", fake_run):
-            compare_authors.ours(2, args)
+            compare_authors.ours(2, args, "32")
             compare_authors.theirs(2, args)
         return calls
 

@@ -20,6 +20,7 @@ LEVELS = {
     "config": 0,
     "presets": 0,
     "seeds": 0,
+    "allocator": 0,
     "waiting": 1,
     "distributions": 1,
     "envs": 1,
@@ -132,6 +133,8 @@ class LayoutTest(tf.test.TestCase):
 
     def test_option_checks_and_env_workers_import_no_tensorflow(self):
         modules = (
+            "dreamer_tf.allocator",
+            "dreamer_tf.commands",
             "dreamer_tf.run.rundir",
             "dreamer_tf.parallel.options",
             "dreamer_tf.errors",
