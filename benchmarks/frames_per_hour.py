@@ -7,8 +7,11 @@ processes, rate-limited to the same updates per frame) and measures the
 steady rate between two log events after the first update. The schedule
 keeps the paper's ratio and batch but in tenfold finer cycles (10 updates
 every 100 frames), so that a few minutes cover several whole cycles; the
-warm-up is shortened to 1000 random frames and one pretraining update. From
-the measured rate it prints
+warm-up is shortened to 1000 random frames and one pretraining update. The
+learner trains once replay holds a whole episode: with N actors that is
+after about N episodes (1000 frames each on DMC), so the window starts
+``--warm_frames`` after the first log event with updates. From the measured
+rate it prints
 
 - frames/s and seconds per update in the window, and the updates per frame
   reached (0.1 if the schedule or the rate limiter holds);
@@ -40,6 +43,7 @@ PAPER_PRETRAIN_UPDATES = 100
 UPDATES_PER_FRAME = 0.1
 PREFILL = 1000
 CYCLE_FRAMES = 100
+EPISODE_FRAMES = 1000
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -67,7 +71,8 @@ def parse_arguments() -> argparse.Namespace:
 
 def command(arguments, actors: int, logdir: pathlib.Path) -> list[str]:
     """The training command of one setting."""
-    end = PREFILL + arguments.warm_frames + arguments.measure_frames
+    first_training = max(PREFILL, actors * EPISODE_FRAMES)
+    end = first_training + arguments.warm_frames + arguments.measure_frames
     return [
         sys.executable,
         str(ROOT / "examples" / "dmc_train.py"),
@@ -80,7 +85,7 @@ def command(arguments, actors: int, logdir: pathlib.Path) -> list[str]:
         f"--train_steps={round(CYCLE_FRAMES * UPDATES_PER_FRAME)}",
         f"--log_every={CYCLE_FRAMES}",
         f"--eval_every={10 * end}",
-        f"--steps={end + CYCLE_FRAMES}",
+        f"--steps={end + 2 * CYCLE_FRAMES}",
         f"--actors={actors}",
         *arguments.extra,
     ]
@@ -98,8 +103,11 @@ def steady_rate(logs: list[dict], start_frames: int, end_frames: int) -> dict:
         ValueError: If fewer than two events fall in the window.
     """
     window = [e for e in logs if start_frames <= e["frames"] <= end_frames]
-    if len(window) < 2 or window[-1]["frames"] == window[0]["frames"]:
-        raise ValueError(f"no two log events between {start_frames} and {end_frames}")
+    if len(window) < 2 or window[-1]["updates"] == window[0]["updates"]:
+        raise ValueError(
+            f"no two log events with updates between {start_frames} and "
+            f"{end_frames} frames"
+        )
     first, last = window[0], window[-1]
     seconds = last["time"] - first["time"]
     frames = last["frames"] - first["frames"]
@@ -157,7 +165,10 @@ def run_setting(arguments, actors: int) -> dict:
         if text
     ]
     logs = [event for event in events if "updates" in event]
-    window_start = PREFILL + arguments.warm_frames
+    trained = next((e["frames"] for e in logs if e["updates"] > 1), None)
+    if trained is None:
+        sys.exit(f"error: the run made no updates; see {logdir / 'output.log'}")
+    window_start = trained + arguments.warm_frames
     rate = steady_rate(logs, window_start, window_start + arguments.measure_frames)
     output = (logdir / "output.log").read_text()
     return {

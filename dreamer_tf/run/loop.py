@@ -164,6 +164,11 @@ class Loop:
         self.last_save = time.monotonic()
         self.start_time = time.time()
         self.start_frames = self.frames
+        self.start_updates = self.schedule.updates
+        # (time, frames) of the first log event of this start that followed
+        # an update: the ETA's rate counts from there, since random prefill
+        # runs many times faster than training.
+        self.training_clock: tuple[float, int] | None = None
         self.last_checkpoint: str | None = None
         self.final_returns: list[float] | None = None
         self.prefill_ticker = Ticker(
@@ -464,12 +469,24 @@ class Loop:
             f"updates {int(scalars['updates'])}, train return "
             f"{'-' if last_return is None else f'{last_return:.1f}'}"
         )
-        run_rate = (self.frames - self.start_frames) / max(
-            time.time() - self.start_time, 1e-6
-        )
-        if run_rate > 0 and self.frames < total:
-            parts[-1] += f", ETA {format_duration((total - self.frames) / run_rate)}"
+        rate = self._eta_rate(int(scalars["updates"]))
+        if rate > 0 and self.frames < total:
+            parts[-1] += f", ETA {format_duration((total - self.frames) / rate)}"
         print(" ".join(parts), flush=True)
+
+    def _eta_rate(self, updates: int) -> float:
+        """Frames/s to estimate the time left with.
+
+        Since the first log event after an update of this start, once frames
+        came after it; before that, since the start.
+        """
+        now = time.time()
+        if self.training_clock is None and updates > self.start_updates:
+            self.training_clock = (now, self.frames)
+        since, frames = self.training_clock or (self.start_time, self.start_frames)
+        if self.frames == frames:
+            since, frames = self.start_time, self.start_frames
+        return (self.frames - frames) / max(now - since, 1e-6)
 
     def save(self) -> None:
         """Checkpoints agent, optimizers, counters and RNG state.
