@@ -103,6 +103,18 @@ def check_checkout(checkout: str | os.PathLike) -> pathlib.Path:
     return root
 
 
+def check_setting(checkout: str | os.PathLike, length: int) -> pathlib.Path:
+    """:func:`check_checkout`, and that ``length`` is long enough for their step.
+
+    Raises:
+        ValueError: If it is no checkout, or ``length`` < :data:`MIN_LENGTH`.
+    """
+    root = check_checkout(checkout)
+    if length < MIN_LENGTH:
+        raise ValueError(f"--length must be at least {MIN_LENGTH} for their step.")
+    return root
+
+
 def synthetic_batch(batch_size: int, length: int, seed: int = 0) -> dict:
     """The batch ``train_step.py`` times ours on, draw for draw.
 
@@ -353,11 +365,9 @@ def main() -> None:
     parser.add_argument("--precision", type=int, choices=[32, 16], default=32)
     args = parser.parse_args()
     try:
-        check_checkout(args.checkout)
+        check_setting(args.checkout, args.length)
     except ValueError as error:
         parser.error(str(error))
-    if args.length < MIN_LENGTH:
-        parser.error(f"--length must be at least {MIN_LENGTH} for their step.")
     if args.batch_size < 1 or args.steps < 1 or args.warmup < 0:
         parser.error("--batch_size and --steps must be positive, --warmup >= 0.")
     figures = run_setting(

@@ -21,16 +21,15 @@ import argparse
 import importlib.util
 import json
 import math
-import os
 import pathlib
 import statistics
 import subprocess
 import sys
 
-from authors_dreamer import MIN_LENGTH, check_checkout
-from train_step import run_setting
+from authors_dreamer import check_setting
+from train_step import run_setting, timed_environment
 
-from dreamer_tf.allocator import preload_environment, preloaded_tcmalloc
+from dreamer_tf.allocator import preloaded_tcmalloc
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 AUTHORS_SCRIPT = pathlib.Path(__file__).resolve().parent / "authors_dreamer.py"
@@ -39,12 +38,10 @@ AUTHORS_SCRIPT = pathlib.Path(__file__).resolve().parent / "authors_dreamer.py"
 def child_environment() -> dict[str, str]:
     """The environment variables of every timed process, ours and theirs.
 
-    Both run on the allocator a training run would use here (tcmalloc when
-    installed, unless ``DREAMER_TF_ALLOCATOR=system``).
+    ``train_step.py``'s (:func:`train_step.timed_environment`: the allocator a
+    training run would use here), with this checkout on the import path.
     """
-    return preload_environment(
-        {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    )
+    return {**timed_environment(), "PYTHONPATH": str(ROOT)}
 
 
 def ours(batch_size: int, args: argparse.Namespace, precision: str) -> dict:
@@ -122,11 +119,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:
-        check_checkout(args.checkout)
+        check_setting(args.checkout, args.length)
     except ValueError as error:
         parser.error(str(error))
-    if args.length < MIN_LENGTH:
-        parser.error(f"--length must be at least {MIN_LENGTH} for their step.")
     if min(args.batch_sizes) < 1 or args.rounds < 1 or args.steps < 1:
         parser.error("--batch_sizes, --rounds and --steps must be positive.")
     if args.warmup < 0:

@@ -9,9 +9,9 @@ keeps the paper's ratio and batch but in tenfold finer cycles (10 updates
 every 100 frames), so that a few minutes cover several whole cycles; the
 warm-up is shortened to 1000 random frames and one pretraining update. The
 learner trains once replay holds a whole episode: with N actors that is
-after about N episodes (1000 frames each on DMC), so the window starts
-``--warm_frames`` after the first log event with updates. From the measured
-rate it prints
+after about N episodes (``time_limit`` frames each, 1000 by default), so
+the window starts ``--warm_frames`` after the first log event with updates.
+From the measured rate it prints
 
 - frames/s and seconds per update in the window, and the updates per frame
   reached (0.1 if the schedule or the rate limiter holds);
@@ -37,13 +37,15 @@ import time
 
 from actors import Watched
 
+from dreamer_tf.config import DreamerConfig
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAPER_PREFILL_FRAMES = 5000
 PAPER_PRETRAIN_UPDATES = 100
 UPDATES_PER_FRAME = 0.1
 PREFILL = 1000
 CYCLE_FRAMES = 100
-EPISODE_FRAMES = 1000
+EPISODE_FRAMES = DreamerConfig().time_limit
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -100,7 +102,7 @@ def steady_rate(logs: list[dict], start_frames: int, end_frames: int) -> dict:
         end_frames: The window ends at the last event at or before this.
 
     Raises:
-        ValueError: If fewer than two events fall in the window.
+        ValueError: If the window holds no two events with updates between them.
     """
     window = [e for e in logs if start_frames <= e["frames"] <= end_frames]
     if len(window) < 2 or window[-1]["updates"] == window[0]["updates"]:
@@ -114,7 +116,7 @@ def steady_rate(logs: list[dict], start_frames: int, end_frames: int) -> dict:
     updates = last["updates"] - first["updates"]
     return {
         "frames_per_s": frames / seconds,
-        "seconds_per_update": seconds / updates if updates else float("nan"),
+        "seconds_per_update": seconds / updates,
         "updates_per_frame": updates / frames,
     }
 

@@ -67,6 +67,15 @@ print(json.dumps({
 """
 
 
+def timed_environment() -> dict[str, str]:
+    """The environment of a timed process.
+
+    This process's, with TensorFlow's C++ log off and tcmalloc preloaded as a
+    training run would have it (:mod:`dreamer_tf.allocator`).
+    """
+    return preload_environment({**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
 def run_setting(
     batch_size: int,
     length: int,
@@ -85,16 +94,15 @@ def run_setting(
             import path, before ``PYTHONPATH``), and the package it imported
             is checked.
         environment: The process's environment variables, but
-            ``PYTHONPATH``, which is ``tree``; by default this process's,
-            with TensorFlow's C++ log off and tcmalloc preloaded as a
-            training run would have it (:mod:`dreamer_tf.allocator`).
+            ``PYTHONPATH``, which is ``tree``; :func:`timed_environment`
+            by default.
 
     Raises:
         RuntimeError: If the setting fails or timed another checkout's code.
     """
     arguments = json.dumps([batch_size, length, xla, steps, warmup, precision])
     if environment is None:
-        environment = preload_environment({**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        environment = timed_environment()
     environment = {**environment, "PYTHONPATH": str(tree)}
     result = subprocess.run(
         [sys.executable, "-c", SETTING_SCRIPT, arguments],

@@ -3,7 +3,8 @@
 TensorFlow on a CPU allocates and frees many short-lived buffers every
 update; under tcmalloc (Debian's and Ubuntu's ``libtcmalloc-minimal4``,
 conda-forge's ``gperftools``) the update took about 0.9x the time it took
-under glibc's malloc on the machines measured (BUILD_NOTES.md). An allocator
+under glibc's malloc on one machine measured, and the same time on another
+(BUILD_NOTES.md). An allocator
 can only be chosen before the process starts, so the training command's
 entry point calls :func:`reexec_under_tcmalloc` first: if tcmalloc is found
 and not yet loaded, the process replaces itself with the same command line
@@ -81,10 +82,15 @@ def choice(environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
+def _preload_entries(environ: Mapping[str, str]) -> list[str]:
+    """``LD_PRELOAD``'s libraries (separated by spaces or colons)."""
+    return environ.get("LD_PRELOAD", "").replace(":", " ").split()
+
+
 def preloaded_tcmalloc(environ: Mapping[str, str] | None = None) -> str | None:
     """The entry of ``LD_PRELOAD`` that names tcmalloc, if any."""
     environ = os.environ if environ is None else environ
-    for entry in environ.get("LD_PRELOAD", "").replace(":", " ").split():
+    for entry in _preload_entries(environ):
         if "tcmalloc" in pathlib.Path(entry).name:
             return entry
     return None
@@ -112,7 +118,7 @@ def preload_environment(
     preloaded = preloaded_tcmalloc(environment)
     if wanted == "system":
         if preloaded:
-            entries = environment["LD_PRELOAD"].replace(":", " ").split()
+            entries = _preload_entries(environment)
             environment["LD_PRELOAD"] = " ".join(e for e in entries if e != preloaded)
         return environment
     if not preloaded:
@@ -162,10 +168,9 @@ def loaded_tcmalloc(maps: str | None = None) -> str | None:
             maps = pathlib.Path("/proc/self/maps").read_text()
         except OSError:
             return None
-    for line in maps.splitlines():
-        path = line.split()[-1] if line.split() else ""
-        if "tcmalloc" in pathlib.Path(path).name:
-            return path
+    for fields in map(str.split, maps.splitlines()):
+        if fields and "tcmalloc" in pathlib.Path(fields[-1]).name:
+            return fields[-1]
     return None
 
 
