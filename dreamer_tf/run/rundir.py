@@ -246,8 +246,15 @@ def _check_options(spec: RunSpec):
 def _check_same_run(logdir, saved: dict, current: dict, eval_only: bool) -> None:
     """Refuses to resume a run with a config other than the one it saved."""
     changeable = RESUMABLE_FIELDS | (EVALUATION_FIELDS if eval_only else set())
-    # Fields added since the run started compare at their defaults.
-    saved = {**DreamerConfig().to_dict(), **saved}
+    # Fields added since the run started compare at their defaults, and saved
+    # values as the config holds them today (precision: the number 32 then,
+    # the text "32" now).
+    defaults = DreamerConfig().to_dict()
+    saved = {**defaults, **saved}
+    try:
+        saved.update(DreamerConfig.from_dict({k: saved[k] for k in defaults}).to_dict())
+    except ValueError:
+        pass  # A value today's config refuses differs, and is named, below.
     conflicts = sorted(
         key
         for key in set(saved) | set(current)

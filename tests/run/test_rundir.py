@@ -92,6 +92,19 @@ class CheckRunTest(tf.test.TestCase):
         self.assertEqual(saved["task"], TASK)
         self.assertEqual(saved["seed"], 3)
 
+    def test_a_run_saved_with_a_numeric_precision_resumes(self):
+        logdir = pathlib.Path(self.get_temp_dir()) / "numeric_precision"
+        check_run(spec(logdir))
+        unlock_logdir(logdir)
+        saved = json.loads((logdir / "config.json").read_text())
+        self.assertEqual(saved["precision"], "32")
+        # As runs saved it before precision=auto: a number.
+        (logdir / "config.json").write_text(json.dumps({**saved, "precision": 32}))
+        check_run(spec(logdir))
+        unlock_logdir(logdir)
+        with pytest.raises(ValueError, match="precision: saved '32' vs now '16'"):
+            check_run(spec(logdir, precision=16))
+
     def test_a_run_of_0_1_is_refused_before_anything_is_written(self):
         logdir = self.get_temp_dir() + "/old"
         tf.io.gfile.makedirs(f"{logdir}/checkpoints")
